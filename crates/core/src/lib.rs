@@ -1,0 +1,34 @@
+//! The shared vocabulary of logferry's crates.
+//!
+//! - [`Timestamp`]: a UTC instant that formats as RFC 3339, the `@timestamp` of every event.
+//! - [`Event`]: a timestamp plus fields encoded once as a JSON object.
+//! - [`Batch`]: events that travel together with one [`AckToken`].
+//! - [`AckToken`] / [`AckReceiver`] / [`AckStatus`]: end-to-end acknowledgement of a unit of
+//!   work (an SQS message is deleted, a file checkpoint advances, only on `Delivered`).
+//! - [`shutdown_pair`]: a [`ShutdownTrigger`] and the [`ShutdownSignal`] tasks wait on.
+//!
+//! ```
+//! use logferry_core::{AckStatus, AckToken, Batch, Event, Timestamp};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let (token, delivered) = AckToken::new();
+//! let mut batch = Batch::new(Some(token));
+//! batch.events.push(Event::from_json_object(Timestamp::now(), "{}".to_string()).unwrap());
+//! // ... an output writes the batch, then reports and releases it:
+//! if let Some(ack) = batch.ack.take() { ack.finish(AckStatus::Delivered); }
+//! assert_eq!(delivered.await, AckStatus::Delivered);
+//! # });
+//! ```
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+mod ack;
+mod batch;
+mod event;
+mod shutdown;
+mod timestamp;
+
+pub use ack::{AckReceiver, AckStatus, AckToken};
+pub use batch::Batch;
+pub use event::{Event, EventError};
+pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
+pub use timestamp::Timestamp;
