@@ -158,7 +158,7 @@ impl Timestamp {
     pub fn format_rfc3339<'b>(&self, buf: &'b mut [u8; MAX_RFC3339_LEN]) -> &'b str {
         let (y, mo, d, h, mi, s) = self.civil();
         let mut n = 0;
-        let mut put2 = |buf: &mut [u8; MAX_RFC3339_LEN], n: &mut usize, v: u32| {
+        let put2 = |buf: &mut [u8; MAX_RFC3339_LEN], n: &mut usize, v: u32| {
             buf[*n] = b'0' + (v / 10) as u8;
             buf[*n + 1] = b'0' + (v % 10) as u8;
             *n += 2;

@@ -49,6 +49,7 @@ mod alb;
 mod cloudfront;
 mod cloudtrail;
 mod cloudwatch;
+mod compression;
 mod config;
 mod elb;
 mod error;
@@ -65,6 +66,7 @@ mod waf;
 pub use alb::AlbRecord;
 pub use cloudfront::CloudFrontRecord;
 pub use cloudwatch::CloudWatchRecord;
+pub use compression::{Compression, decompress};
 pub use elb::ElbRecord;
 pub use error::{DecodeError, FormatError, LineError, ParseError, ParseErrorKind};
 pub use format::{
