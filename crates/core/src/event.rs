@@ -14,10 +14,14 @@ use crate::Timestamp;
 /// use logferry_core::{Event, Timestamp};
 ///
 /// #[derive(serde::Serialize)]
-/// struct Line<'a> { message: &'a str }
+/// struct Line<'a> {
+///     #[serde(rename = "@timestamp")]
+///     timestamp: Timestamp,
+///     message: &'a str,
+/// }
 ///
 /// let ts = Timestamp::from_unix(0, 0).unwrap();
-/// let mut event = Event::from_record(ts, &Line { message: "hello" }).unwrap();
+/// let mut event = Event::from_record(ts, &Line { timestamp: ts, message: "hello" }).unwrap();
 /// event.insert_field("team", &"web").unwrap();
 /// assert_eq!(event.json(), r#"{"@timestamp":"1970-01-01T00:00:00Z","message":"hello","team":"web"}"#);
 /// ```

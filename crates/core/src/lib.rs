@@ -5,6 +5,7 @@
 //! - [`Batch`]: events that travel together with one [`AckToken`].
 //! - [`AckToken`] / [`AckReceiver`] / [`AckStatus`]: end-to-end acknowledgement of a unit of
 //!   work (an SQS message is deleted, a file checkpoint advances, only on `Delivered`).
+//! - [`ConfigDuration`] and [`ByteSize`]: `"60s"` and `"256MiB"` as configuration files write them.
 //! - [`shutdown_pair`]: a [`ShutdownTrigger`] and the [`ShutdownSignal`] tasks wait on.
 //!
 //! ```
@@ -26,9 +27,11 @@ mod batch;
 mod event;
 mod shutdown;
 mod timestamp;
+mod units;
 
 pub use ack::{AckReceiver, AckStatus, AckToken};
 pub use batch::Batch;
 pub use event::{Event, EventError};
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
 pub use timestamp::Timestamp;
+pub use units::{ByteSize, ConfigDuration, UnitError};

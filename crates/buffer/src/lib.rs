@@ -1,0 +1,1 @@
+//! Durable disk buffer (and memory buffer) of time-keyed chunks, with fluentd's <buffer> semantics.

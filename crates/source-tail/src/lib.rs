@@ -1,0 +1,1 @@
+//! File tailing with glob paths, crash-safe checkpoints and rotation handling.

@@ -1,0 +1,1 @@
+//! Test kit of logferry: starts moto_server and other real components for tests.
