@@ -20,7 +20,7 @@ use logferry_core::Timestamp;
 use memchr::memchr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::error::{FormatError, ParseError, ParseErrorKind};
+use crate::error::{FormatError, ParseError};
 use crate::fields::{dash_none, parse_u64};
 use crate::format::FormatOptions;
 
@@ -319,10 +319,8 @@ fn parse_record<'a>(layout: &Layout, text: &'a str) -> Result<VpcFlowRecord<'a>,
             }
         }
     }
-    if tokens.next().is_some() {
-        let last = ids.last().map_or("line", |id| id.aws_name());
-        return Err(ParseError::new(last, ParseErrorKind::TrailingData));
-    }
+    // Values after the layout's last field are ignored, like fields AWS may append to a
+    // format in the future.
     let timestamp = match (start, end) {
         (Some(secs), _) => unix_seconds(secs, "start")?,
         (None, Some(secs)) => unix_seconds(secs, "end")?,
@@ -449,6 +447,7 @@ impl Serialize for VpcFlowRecord<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ParseErrorKind;
 
     const ACCEPT: &str = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK";
 
@@ -620,11 +619,6 @@ mod tests {
                 },
             ),
             (
-                "2 123456789010 eni-1 a b 1 22 6 20 4249 1418530010 1418530070 ACCEPT OK extra",
-                "log-status",
-                ParseErrorKind::TrailingData,
-            ),
-            (
                 "2 1 eni-1 a b 1 22 6 20 4249 99999999999999 1418530070 ACCEPT OK",
                 "start",
                 ParseErrorKind::Invalid {
@@ -650,6 +644,15 @@ mod tests {
                 .field(),
             "end"
         );
+    }
+
+    #[test]
+    fn values_after_the_last_field_are_ignored() {
+        let mut state = default_state();
+        let line = format!("{ACCEPT} 3 extra");
+        let record = parse_line(&mut state, &line).unwrap().unwrap();
+        assert_eq!(record.fields().count(), 14);
+        assert!(!json(&record).contains("extra"));
     }
 
     #[test]
