@@ -60,8 +60,8 @@ const AGENTS: &[&str] = &[
 const METHODS: &[&str] = &["GET", "GET", "GET", "POST", "PUT", "DELETE"];
 const STATUS: &[&str] = &["200", "200", "200", "200", "301", "404", "500", "503"];
 
-/// Seconds since the epoch of 2024-05-01T00:00:00Z, the base of generated times.
-const BASE: i64 = 1_714_521_600;
+/// Seconds since the epoch of 2024-05-01T01:00:00Z, the base of generated times.
+const BASE: i64 = 1_714_521_600 + 3600;
 
 fn iso(secs: i64, micros: u64) -> String {
     let days = secs.div_euclid(86_400);

@@ -1,0 +1,187 @@
+//! `${NAME}` substitution in configuration text, inside TOML string values only.
+
+use std::fmt;
+
+/// A `${NAME}` that could not be substituted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterpolateError {
+    /// The variable's name.
+    pub name: String,
+    /// 1-based line of the configuration where it appears.
+    pub line: usize,
+    /// Why it could not be substituted.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for InterpolateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: ${{{}}}: {}", self.line, self.name, self.reason)
+    }
+}
+
+impl std::error::Error for InterpolateError {}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Code,
+    Comment,
+    Basic,
+    Literal,
+    MultiBasic,
+    MultiLiteral,
+}
+
+/// Replaces every `${NAME}` inside TOML string values with `lookup(NAME)`, escaping the value
+/// for the kind of string it lands in. `$${NAME}` is a literal `${NAME}`. Comments and keys are
+/// left alone. An unset variable is an error naming it and its line.
+pub fn interpolate_env(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, InterpolateError> {
+    let mut out = String::with_capacity(text.len());
+    let mut mode = Mode::Code;
+    let mut line = 1;
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        let rest = &text[i..];
+        let c = bytes[i];
+        if c == b'\n' {
+            line += 1;
+            if mode == Mode::Comment {
+                mode = Mode::Code;
+            }
+        }
+        match mode {
+            Mode::Code => {
+                let (next, len) = if rest.starts_with("\"\"\"") {
+                    (Mode::MultiBasic, 3)
+                } else if rest.starts_with("'''") {
+                    (Mode::MultiLiteral, 3)
+                } else if c == b'"' {
+                    (Mode::Basic, 1)
+                } else if c == b'\'' {
+                    (Mode::Literal, 1)
+                } else if c == b'#' {
+                    (Mode::Comment, 1)
+                } else {
+                    (Mode::Code, 0)
+                };
+                if len > 0 {
+                    mode = next;
+                    out.push_str(&rest[..len]);
+                    i += len;
+                    continue;
+                }
+            }
+            Mode::Comment => {}
+            Mode::Basic | Mode::MultiBasic => {
+                if c == b'\\' {
+                    let len = rest.chars().take(2).map(char::len_utf8).sum::<usize>();
+                    out.push_str(&rest[..len]);
+                    i += len;
+                    continue;
+                }
+                let close = if mode == Mode::Basic { "\"" } else { "\"\"\"" };
+                if rest.starts_with(close) {
+                    out.push_str(close);
+                    i += close.len();
+                    mode = Mode::Code;
+                    continue;
+                }
+            }
+            Mode::Literal | Mode::MultiLiteral => {
+                let close = if mode == Mode::Literal { "'" } else { "'''" };
+                if rest.starts_with(close) {
+                    out.push_str(close);
+                    i += close.len();
+                    mode = Mode::Code;
+                    continue;
+                }
+            }
+        }
+        let in_string =
+            matches!(mode, Mode::Basic | Mode::MultiBasic | Mode::Literal | Mode::MultiLiteral);
+        if in_string && rest.starts_with("$${") {
+            out.push_str("${");
+            i += 3;
+            continue;
+        }
+        if in_string && rest.starts_with("${") {
+            if let Some(end) = rest.find('}') {
+                let name = &rest[2..end];
+                if !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    let err = |reason| InterpolateError { name: name.to_owned(), line, reason };
+                    let value = lookup(name).ok_or_else(|| err("environment variable is not set"))?;
+                    match mode {
+                        Mode::Basic | Mode::MultiBasic => {
+                            for ch in value.chars() {
+                                match ch {
+                                    '"' => out.push_str("\\\""),
+                                    '\\' => out.push_str("\\\\"),
+                                    '\n' => out.push_str("\\n"),
+                                    '\r' => out.push_str("\\r"),
+                                    '\t' => out.push_str("\\t"),
+                                    c if c.is_control() => {
+                                        out.push_str(&format!("\\u{:04X}", c as u32))
+                                    }
+                                    c => out.push(c),
+                                }
+                            }
+                        }
+                        _ => {
+                            if value.contains('\'') || value.contains('\n') {
+                                return Err(err(
+                                    "value contains a quote or newline, which a 'literal' TOML string cannot hold; use a \"basic\" string",
+                                ));
+                            }
+                            out.push_str(&value);
+                        }
+                    }
+                    i += end + 1;
+                    continue;
+                }
+            }
+        }
+        let len = rest.chars().next().map_or(1, char::len_utf8);
+        out.push_str(&rest[..len]);
+        i += len;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "KEY" => Some("AKIA\"x\\y".into()),
+            "REGION" => Some("eu-west-1".into()),
+            "QUOTE" => Some("it's".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn substitutes_in_strings_only() {
+        let text = "# ${NOPE} in a comment\nregion = \"${REGION}\"\nkey = \"${KEY}\"\nlit = '${REGION}-x'\nkeep = \"$${REGION}\"\n";
+        let out = interpolate_env(text, &env).unwrap();
+        let parsed: toml::Table = toml::from_str(&out).unwrap();
+        assert_eq!(parsed["region"].as_str(), Some("eu-west-1"));
+        assert_eq!(parsed["key"].as_str(), Some("AKIA\"x\\y"));
+        assert_eq!(parsed["lit"].as_str(), Some("eu-west-1-x"));
+        assert_eq!(parsed["keep"].as_str(), Some("${REGION}"));
+        assert!(out.starts_with("# ${NOPE}"));
+    }
+
+    #[test]
+    fn unset_variable_names_itself_and_line() {
+        let err = interpolate_env("a = 1\nb = \"${MISSING}\"\n", &env).unwrap_err();
+        assert_eq!(err.to_string(), "line 2: ${MISSING}: environment variable is not set");
+        let err = interpolate_env("b = '${QUOTE}'\n", &env).unwrap_err();
+        assert!(err.to_string().contains("literal"));
+    }
+}
