@@ -58,6 +58,7 @@ mod format;
 mod framing;
 mod json;
 mod jsonobj;
+mod jsonstream;
 mod s3access;
 mod syslog;
 mod vpcflow;
