@@ -1,0 +1,94 @@
+//! Counters of a running source, and the summary it returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $(pub(crate) $name: AtomicU64,)*
+        }
+
+        /// What a tail source did; returned by `TailSource::run` and by [`TailStats::summary`].
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct TailSummary {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl TailStats {
+            $($(#[$doc])* pub fn $name(&self) -> u64 {
+                self.counters.$name.load(Ordering::Relaxed)
+            })*
+
+            /// All counters at once.
+            pub fn summary(&self) -> TailSummary {
+                TailSummary { $($name: self.$name(),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Lines emitted as records (including truncated and partial ones).
+    lines,
+    /// Bytes consumed from files (newlines and skipped bytes included).
+    bytes,
+    /// Files opened for reading.
+    files,
+    /// Files open right now (a gauge).
+    open_files,
+    /// Lines longer than `max_line_size`, truncated.
+    truncated_lines,
+    /// Lines that `parse = "json"` could not read as a JSON object.
+    parse_errors,
+    /// Files that shrank below the read offset (copytruncate) and were read again from 0.
+    truncations,
+    /// Files that were renamed away, replaced or deleted while being read.
+    rotations,
+    /// Batches sent to the output.
+    batches,
+    /// Batches whose acknowledgement resolved `Delivered`.
+    batches_delivered,
+    /// Batches whose acknowledgement resolved `Errored` or `Rejected`.
+    batches_failed,
+    /// Bytes by which file checkpoints advanced (after in-order delivery).
+    committed_bytes,
+    /// Checkpoint files written.
+    checkpoint_writes,
+    /// Checkpoint file writes that failed (retried later).
+    checkpoint_errors,
+    /// Files or directories that could not be read (retried at the next scan).
+    file_errors,
+}
+
+/// A cheap, clonable handle on the counters of a [`crate::TailSource`]; it stays valid after
+/// the source stopped.
+///
+/// ```
+/// # use std::collections::HashMap;
+/// use logferry_source_tail::{TailConfig, TailSource};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let config = TailConfig::new(vec![format!("{}/*.log", dir.path().display())], "t");
+/// let source = TailSource::new("s", config, dir.path().join("s.pos"), HashMap::new()).unwrap();
+/// let stats = source.stats();
+/// assert_eq!(stats.lines(), 0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TailStats {
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n != 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+        counter.fetch_sub(n, Ordering::Relaxed);
+    }
+}
