@@ -118,6 +118,10 @@ pub(crate) struct Runner {
     resume: Arc<ResumeIndex>,
     /// Checkpoint entries of files not being read (yet): kept while their files exist.
     known: HashMap<DevIno, PosEntry>,
+    /// Paths and identities in the checkpoint file at startup: a file found there is not
+    /// new to this source, so it is read from the start when its checkpoint does not match.
+    initial_paths: HashSet<PathBuf>,
+    initial_ids: HashSet<DevIno>,
     files: Vec<Tracked>,
     counters: Arc<Counters>,
     out: mpsc::Sender<TailBatch>,
@@ -138,6 +142,12 @@ impl Runner {
         shutdown: ShutdownSignal,
         mode: RunMode,
     ) -> Runner {
+        let initial_paths = input
+            .checkpoints
+            .iter()
+            .map(|e| PathBuf::from(&e.path))
+            .collect();
+        let initial_ids = input.checkpoints.iter().map(PosEntry::dev_ino).collect();
         let known = input
             .checkpoints
             .into_iter()
@@ -150,6 +160,8 @@ impl Runner {
             matcher: input.matcher,
             resume: input.resume,
             known,
+            initial_paths,
+            initial_ids,
             files: Vec::new(),
             counters: input.counters,
             out,
@@ -331,6 +343,7 @@ impl Runner {
         for f in &mut self.files {
             f.verify = true;
         }
+        Counters::add(&self.counters.scans, 1);
         Ok(())
     }
 
@@ -358,11 +371,11 @@ impl Runner {
             stream.get_or_insert(resumed_stream);
         }
         let known = offset.is_some();
-        let mut offset = offset.unwrap_or(if first_scan && !self.settings.read_from_head {
-            size
-        } else {
-            0
-        });
+        // Only a file this source never saw honours `read_from_head`, and only at startup:
+        // a file that appears later, or replaced a checkpointed one, is new and read whole.
+        let unseen = !self.initial_ids.contains(&id) && !self.initial_paths.contains(&path);
+        let from_end = first_scan && unseen && !self.settings.read_from_head;
+        let mut offset = offset.unwrap_or(if from_end { size } else { 0 });
         if offset > size {
             tracing::warn!(
                 path = %path.display(), offset, size,

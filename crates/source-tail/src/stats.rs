@@ -61,6 +61,8 @@ counters! {
     checkpoint_errors,
     /// Files or directories that could not be read (retried at the next scan).
     file_errors,
+    /// Scans of the globs completed.
+    scans,
 }
 
 /// A cheap, clonable handle on the counters of a [`crate::TailSource`]; it stays valid after
