@@ -1,0 +1,310 @@
+//! Buffer-wide state that outlives chunks: source positions and chunk sequence numbers
+//! (`state.json`), and the per-chunk position sidecars (`chunk.<id>.pos`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::meta::write_atomic;
+use crate::{BufferError, FsyncMode};
+
+/// Streams whose position was not updated for this long are forgotten (30 days).
+pub(crate) const POSITION_RETENTION_SECS: i64 = 30 * 86_400;
+
+/// Sequence counters of slices that closed this long ago are folded into the floor (1 hour).
+pub(crate) const SEQ_RETENTION_SECS: i64 = 3600;
+
+/// The highest offset stored per source stream, and when it last moved.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Positions {
+    map: HashMap<String, Position>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Position {
+    pub(crate) offset: u64,
+    /// Unix seconds of the last update.
+    pub(crate) updated: i64,
+}
+
+impl Positions {
+    pub(crate) fn merge(&mut self, stream: &str, pos: Position) {
+        match self.map.get_mut(stream) {
+            Some(old) => {
+                old.offset = old.offset.max(pos.offset);
+                old.updated = old.updated.max(pos.updated);
+            }
+            None => {
+                self.map.insert(stream.to_owned(), pos);
+            }
+        }
+    }
+
+    pub(crate) fn merge_all(&mut self, other: &Positions) {
+        for (stream, pos) in &other.map {
+            self.merge(stream, *pos);
+        }
+    }
+
+    /// Forgets streams not updated since `cutoff` (unix seconds).
+    pub(crate) fn prune(&mut self, cutoff: i64) {
+        self.map.retain(|_, p| p.updated >= cutoff);
+    }
+
+    pub(crate) fn offsets(&self) -> HashMap<String, u64> {
+        self.map
+            .iter()
+            .map(|(s, p)| (s.clone(), p.offset))
+            .collect()
+    }
+}
+
+/// One line of a `chunk.<id>.pos` sidecar.
+#[derive(Serialize, Deserialize)]
+struct PositionLine<'a> {
+    stream: &'a str,
+    offset: u64,
+    time: i64,
+}
+
+pub(crate) fn encode_position_line(stream: &str, pos: Position) -> Vec<u8> {
+    let line = PositionLine {
+        stream,
+        offset: pos.offset,
+        time: pos.updated,
+    };
+    let mut out = serde_json::to_vec(&line).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Reads a position sidecar. A line that does not parse (a torn last line) is skipped;
+/// returns the positions and the number of lines skipped.
+pub(crate) fn decode_position_lines(bytes: &[u8]) -> (Positions, usize) {
+    let mut positions = Positions::default();
+    let mut skipped = 0;
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        match serde_json::from_slice::<PositionLine<'_>>(line) {
+            Ok(p) => positions.merge(
+                p.stream,
+                Position {
+                    offset: p.offset,
+                    updated: p.time,
+                },
+            ),
+            Err(_) => skipped += 1,
+        }
+    }
+    (positions, skipped)
+}
+
+/// Sequence numbers per `(tag, slice start)`, so that a key is never used twice.
+///
+/// Counters of slices long closed are folded into a floor: a slice older than the floor's
+/// slice that has no counter starts at the floor's number, which is above every number used
+/// by a folded counter. The state stays small and numbers still never repeat.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SeqCounters {
+    next: HashMap<(String, i64), u64>,
+    floor_timekey: i64,
+    floor_seq: u64,
+    initialized_floor: bool,
+}
+
+impl SeqCounters {
+    fn start_for(&self, timekey: i64) -> u64 {
+        if self.initialized_floor && timekey < self.floor_timekey {
+            self.floor_seq
+        } else {
+            0
+        }
+    }
+
+    /// The next sequence number of `(tag, timekey)`.
+    pub(crate) fn allocate(&mut self, tag: &str, timekey: i64) -> u64 {
+        let start = self.start_for(timekey);
+        let next = self.next.entry((tag.to_owned(), timekey)).or_insert(start);
+        let seq = *next;
+        *next = seq.saturating_add(1);
+        seq
+    }
+
+    /// Notes that `seq` is in use (a chunk found on disk).
+    pub(crate) fn observe(&mut self, tag: &str, timekey: i64, seq: u64) {
+        let start = self.start_for(timekey);
+        let next = self.next.entry((tag.to_owned(), timekey)).or_insert(start);
+        *next = (*next).max(seq.saturating_add(1));
+    }
+
+    /// Folds the counters of slices starting before `cutoff` into the floor.
+    pub(crate) fn prune(&mut self, cutoff: i64) {
+        let mut folded = Vec::new();
+        self.next.retain(|(_, tk), next| {
+            let keep = *tk >= cutoff;
+            if !keep {
+                folded.push((*tk, *next));
+            }
+            keep
+        });
+        for (tk, next) in folded {
+            if !self.initialized_floor {
+                self.initialized_floor = true;
+                self.floor_timekey = tk.saturating_add(1);
+                self.floor_seq = next;
+            } else {
+                self.floor_timekey = self.floor_timekey.max(tk.saturating_add(1));
+                self.floor_seq = self.floor_seq.max(next);
+            }
+        }
+    }
+}
+
+/// The on-disk form of `state.json`.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    version: u32,
+    positions: BTreeMap<String, Position>,
+    seq: Vec<(String, i64, u64)>,
+    seq_floor: Option<(i64, u64)>,
+}
+
+const STATE_VERSION: u32 = 1;
+
+/// Name of the state file in the buffer directory.
+pub(crate) const STATE_FILE: &str = "state.json";
+
+pub(crate) fn load_state(path: &Path) -> Result<(Positions, SeqCounters), BufferError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Positions::default(), SeqCounters::default()));
+        }
+        Err(e) => return Err(BufferError::io("read", path, e)),
+    };
+    let corrupt = |message: String| BufferError::Corrupt {
+        path: path.to_owned(),
+        message,
+    };
+    let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if file.version != STATE_VERSION {
+        return Err(corrupt(format!("unknown version {}", file.version)));
+    }
+    let positions = Positions {
+        map: file.positions.into_iter().collect(),
+    };
+    let mut seqs = SeqCounters::default();
+    if let Some((tk, seq)) = file.seq_floor {
+        seqs.initialized_floor = true;
+        seqs.floor_timekey = tk;
+        seqs.floor_seq = seq;
+    }
+    for (tag, tk, next) in file.seq {
+        seqs.next.insert((tag, tk), next);
+    }
+    Ok((positions, seqs))
+}
+
+pub(crate) fn save_state(
+    path: &Path,
+    positions: &Positions,
+    seqs: &SeqCounters,
+    fsync: FsyncMode,
+) -> Result<(), BufferError> {
+    let mut seq: Vec<_> = seqs
+        .next
+        .iter()
+        .map(|((t, tk), n)| (t.clone(), *tk, *n))
+        .collect();
+    seq.sort();
+    let file = StateFile {
+        version: STATE_VERSION,
+        positions: positions.map.iter().map(|(s, p)| (s.clone(), *p)).collect(),
+        seq,
+        seq_floor: seqs
+            .initialized_floor
+            .then_some((seqs.floor_timekey, seqs.floor_seq)),
+    };
+    let mut bytes = serde_json::to_vec(&file).unwrap_or_default();
+    bytes.push(b'\n');
+    write_atomic(path, &bytes, fsync)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_never_repeats_after_folding() {
+        let mut s = SeqCounters::default();
+        assert_eq!(s.allocate("a", 100), 0);
+        assert_eq!(s.allocate("a", 100), 1);
+        assert_eq!(s.allocate("a", 200), 0);
+        s.observe("b", 100, 5);
+        s.prune(150);
+        assert_eq!(s.allocate("a", 100), 6);
+        assert_eq!(s.allocate("b", 100), 6);
+        assert_eq!(s.allocate("b", 100), 7);
+        assert_eq!(s.allocate("a", 200), 1);
+        assert_eq!(s.allocate("a", 300), 0);
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        let mut positions = Positions::default();
+        positions.merge(
+            "/var/log/a.log",
+            Position {
+                offset: 10,
+                updated: 5,
+            },
+        );
+        positions.merge(
+            "/var/log/a.log",
+            Position {
+                offset: 7,
+                updated: 9,
+            },
+        );
+        let mut seqs = SeqCounters::default();
+        seqs.allocate("t", 0);
+        seqs.allocate("t", 3600);
+        seqs.prune(1);
+        save_state(&path, &positions, &seqs, FsyncMode::Batch).unwrap();
+        let (p, mut s) = load_state(&path).unwrap();
+        assert_eq!(p.offsets()["/var/log/a.log"], 10);
+        assert_eq!(p.map["/var/log/a.log"].updated, 9);
+        assert_eq!(s.allocate("t", 0), 1);
+        assert_eq!(s.allocate("t", 3600), 1);
+        std::fs::write(&path, b"{").unwrap();
+        assert!(matches!(
+            load_state(&path),
+            Err(BufferError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn torn_position_lines_are_skipped() {
+        let mut bytes = encode_position_line(
+            "s",
+            Position {
+                offset: 4,
+                updated: 1,
+            },
+        );
+        bytes.extend(encode_position_line(
+            "s",
+            Position {
+                offset: 9,
+                updated: 2,
+            },
+        ));
+        bytes.extend_from_slice(b"{\"stream\":\"s\",\"off");
+        let (p, skipped) = decode_position_lines(&bytes);
+        assert_eq!(p.offsets()["s"], 9);
+        assert_eq!(skipped, 1);
+    }
+}
