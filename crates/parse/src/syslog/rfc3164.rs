@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn reads_bsd_timestamps() {
-        let ts = |s: &str| bsd_timestamp(s.as_bytes()).map(|(c, len)| (c, len));
+        let ts = |s: &str| bsd_timestamp(s.as_bytes());
         assert_eq!(ts("Oct 11 22:14:15 x"), Some(((10, 11, 22, 14, 15, 0), 15)));
         assert_eq!(ts("Oct  1 22:14:15"), Some(((10, 1, 22, 14, 15, 0), 15)));
         assert_eq!(ts("Oct 01 22:14:15"), Some(((10, 1, 22, 14, 15, 0), 15)));
