@@ -227,7 +227,6 @@ impl MotoServer {
                 command
                     .arg("-c")
                     .arg(WATCHDOG)
-                    .arg("moto_server")
                     .arg(&self.program)
                     .args(args);
                 command
