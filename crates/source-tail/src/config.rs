@@ -182,10 +182,10 @@ impl TailConfig {
         if self.tag.chars().any(char::is_whitespace) {
             return Err(invalid("tag", "must not contain whitespace"));
         }
-        if let Some(pos_file) = &self.pos_file {
-            if pos_file.as_os_str().is_empty() || pos_file.file_name().is_none() {
-                return Err(invalid("pos_file", "must name a file"));
-            }
+        if let Some(pos_file) = &self.pos_file
+            && pos_file.file_name().is_none()
+        {
+            return Err(invalid("pos_file", "must name a file"));
         }
         for (key, d) in [
             ("refresh_interval", self.refresh_interval),

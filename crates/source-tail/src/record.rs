@@ -87,8 +87,8 @@ mod tests {
             line_to_json(b"[1]", ParseMode::Json),
             (r#"{"message":"[1]"}"#.into(), true)
         );
-        assert_eq!(line_to_json(b"{\"a\":1} x", ParseMode::Json).1, true);
-        assert_eq!(line_to_json(b"", ParseMode::Json).1, true);
+        assert!(line_to_json(b"{\"a\":1} x", ParseMode::Json).1);
+        assert!(line_to_json(b"", ParseMode::Json).1);
     }
 
     proptest! {
