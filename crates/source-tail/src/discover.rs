@@ -55,10 +55,11 @@ pub(crate) struct Opened {
     pub(crate) resume: Option<(u64, String)>,
 }
 
-/// Expands the globs and opens the files not in `tracked`; blocking.
+/// Expands the globs and opens the files not in `tracked`; blocking. A file reached by
+/// several paths (hard or symbolic links) is opened once.
 pub(crate) fn discover(
     matcher: &PathMatcher,
-    tracked: &HashSet<DevIno>,
+    mut tracked: HashSet<DevIno>,
     known: &HashMap<DevIno, PosEntry>,
     resume: &ResumeIndex,
 ) -> Vec<Discovery> {
@@ -93,7 +94,18 @@ pub(crate) fn discover(
             continue;
         }
         match open(&path, known, resume) {
-            Ok(Some(opened)) => found.push(Discovery::Opened(opened)),
+            Ok(Some(opened)) => {
+                if tracked.contains(&opened.id) {
+                    found.push(Discovery::Seen {
+                        path,
+                        id: opened.id,
+                    });
+                } else {
+                    tracked.insert(id);
+                    tracked.insert(opened.id);
+                    found.push(Discovery::Opened(opened));
+                }
+            }
             Ok(None) => {}
             Err(error) => found.push(Discovery::Failed {
                 path,

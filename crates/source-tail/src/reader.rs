@@ -284,6 +284,10 @@ impl Reader {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+        // Give back the memory of an overlong line once it is consumed.
+        if self.buf.is_empty() && self.buf.capacity() > 4 * read_size {
+            self.buf = Vec::new();
+        }
         let old = self.buf.len();
         self.buf.resize(old + read_size, 0);
         let result = loop {

@@ -24,7 +24,7 @@ pub(crate) fn line_to_json(line: &[u8], mode: ParseMode) -> (String, bool) {
 
 /// `{"message":"<text>"}` with `text` escaped as a JSON string.
 fn message_object(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
+    let mut out = String::with_capacity(text.len() + text.len() / 8 + 16);
     out.push_str("{\"message\":");
     push_json_string(&mut out, text);
     out.push('}');

@@ -288,7 +288,7 @@ impl Runner {
         let matcher = Arc::clone(&self.matcher);
         let resume = Arc::clone(&self.resume);
         let found =
-            tokio::task::spawn_blocking(move || discover(&matcher, &tracked, &known, &resume))
+            tokio::task::spawn_blocking(move || discover(&matcher, tracked, &known, &resume))
                 .await
                 .map_err(|source| TailError::Task { source })?;
         let first = !self.scanned;

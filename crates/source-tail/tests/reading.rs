@@ -168,3 +168,42 @@ async fn exclude_path_and_several_globs() {
     assert_eq!(got, ["a", "b"]);
     assert_eq!(summary.files, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_path_is_reported_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    // A symbolic link to itself cannot be examined (ELOOP), even by root.
+    std::os::unix::fs::symlink(&log, &log).unwrap();
+    let (running, received) = follow(
+        fast_config(glob(dir.path(), "*.log")),
+        &dir.path().join("pos"),
+    );
+    wait_until("the failure is counted", || {
+        running.stats.file_errors() >= 1
+    })
+    .await;
+    std::fs::remove_file(&log).unwrap();
+    append(&log, "fixed\n");
+    wait_until("the file is read at a later scan", || count(&received) == 1).await;
+    running.stop().await;
+    assert_eq!(messages(&received), ["fixed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_reached_through_two_paths_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    append(&log, "one\n");
+    std::fs::hard_link(&log, dir.path().join("b.log")).unwrap();
+    std::os::unix::fs::symlink(&log, dir.path().join("c.log")).unwrap();
+    let (running, received) = follow(
+        fast_config(glob(dir.path(), "*.log")),
+        &dir.path().join("pos"),
+    );
+    wait_until("the line arrives", || count(&received) == 1).await;
+    wait_until("a re-scan happened", || running.stats.scans() >= 3).await;
+    let summary = running.stop().await;
+    assert_eq!(messages(&received), ["one"]);
+    assert_eq!(summary.files, 1);
+}
