@@ -523,15 +523,15 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            if let (Some(hi), Some(lo)) = (
+        if c == b'%'
+            && let (Some(hi), Some(lo)) = (
                 b.get(i + 1).and_then(|h| hex(*h)),
                 b.get(i + 2).and_then(|l| hex(*l)),
-            ) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
         }
         out.push(c);
         i += 1;
