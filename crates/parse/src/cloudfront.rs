@@ -388,6 +388,8 @@ pub(crate) fn parse_line<'a>(
     line: &'a str,
 ) -> Result<Option<CloudFrontRecord<'a>>, ParseError> {
     let line = line.strip_suffix('\r').unwrap_or(line);
+    // A file written by a Windows tool may start with a byte order mark.
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     if let Some(comment) = line.strip_prefix('#') {
         if let Some(names) = comment.strip_prefix("Fields:") {
             state.layout = Arc::new(Layout::from_header(names)?);
@@ -670,7 +672,7 @@ mod tests {
     #[test]
     fn header_sets_the_layout_and_unknown_fields_are_strings() {
         let mut state = CloudFrontState::default();
-        assert_eq!(parse_with(&mut state, "#Version: 1.0"), None);
+        assert_eq!(parse_with(&mut state, "\u{feff}#Version: 1.0"), None);
         assert_eq!(
             parse_with(
                 &mut state,
