@@ -182,9 +182,9 @@ impl Timestamp {
         n += 1;
         put2(buf, &mut n, s);
         if self.nanos != 0 {
-            let (mut value, width) = if self.nanos % 1_000_000 == 0 {
+            let (mut value, width) = if self.nanos.is_multiple_of(1_000_000) {
                 (self.nanos / 1_000_000, 3)
-            } else if self.nanos % 1000 == 0 {
+            } else if self.nanos.is_multiple_of(1000) {
                 (self.nanos / 1000, 6)
             } else {
                 (self.nanos, 9)
