@@ -311,13 +311,13 @@ impl S3Config {
 
     /// The upload settings of an [`S3Store`] for this output.
     pub fn store_options(&self) -> S3StoreOptions {
-        let mut options = S3StoreOptions::default();
-        options.sse = self.sse.clone();
-        options.ssekms_key_id = self.ssekms_key_id.clone();
-        options.storage_class = self.storage_class.clone();
-        options.multipart_threshold = self.multipart_threshold.bytes();
-        options.multipart_chunk_size = self.multipart_chunk_size.bytes();
-        options
+        S3StoreOptions {
+            sse: self.sse.clone(),
+            ssekms_key_id: self.ssekms_key_id.clone(),
+            storage_class: self.storage_class.clone(),
+            multipart_threshold: self.multipart_threshold.bytes(),
+            multipart_chunk_size: self.multipart_chunk_size.bytes(),
+        }
     }
 
     /// Validates, then builds the object store: a [`LocalStore`] for `file://DIR`, else an

@@ -125,7 +125,10 @@ impl fmt::Display for StoreErrorKind {
 /// A failed put to an object store, with the object key, the operation, the service's error
 /// code and HTTP status when there was an answer, and the original error as its source.
 #[derive(Debug)]
-pub struct StoreError {
+pub struct StoreError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: StoreErrorKind,
     operation: &'static str,
     location: String,
@@ -145,7 +148,7 @@ impl StoreError {
         key: &str,
         detail: String,
     ) -> StoreError {
-        StoreError {
+        StoreError(Box::new(Inner {
             kind,
             operation,
             location: location.to_string(),
@@ -154,53 +157,53 @@ impl StoreError {
             status: None,
             detail,
             source: None,
-        }
+        }))
     }
 
     pub(crate) fn with_code(mut self, code: Option<&str>, status: Option<u16>) -> StoreError {
-        self.code = code.map(str::to_string);
-        self.status = status;
+        self.0.code = code.map(str::to_string);
+        self.0.status = status;
         self
     }
 
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> StoreError {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> StoreErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// Whether the upload should be tried again later (see [`StoreErrorKind::is_retryable`]).
     pub fn is_retryable(&self) -> bool {
-        self.kind.is_retryable()
+        self.0.kind.is_retryable()
     }
 
     /// The operation that failed (`PutObject`, `UploadPart`, `write`, ...).
     pub fn operation(&self) -> &'static str {
-        self.operation
+        self.0.operation
     }
 
     /// The object key being written.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.0.key
     }
 
     /// Where the object was going (`s3://bucket`, `file://dir`).
     pub fn location(&self) -> &str {
-        &self.location
+        &self.0.location
     }
 
     /// The service's error code (`AccessDenied`, `SlowDown`, ...), when it answered with one.
     pub fn code(&self) -> Option<&str> {
-        self.code.as_deref()
+        self.0.code.as_deref()
     }
 
     /// The HTTP status of the service's answer, when there was one.
     pub fn status(&self) -> Option<u16> {
-        self.status
+        self.0.status
     }
 }
 
@@ -209,18 +212,19 @@ impl fmt::Display for StoreError {
         write!(
             f,
             "{} of `{}` to {} failed ({}",
-            self.operation, self.key, self.location, self.kind
+            self.0.operation, self.0.key, self.0.location, self.0.kind
         )?;
         if !self.is_retryable() {
             f.write_str(", not retryable")?;
         }
-        write!(f, "): {}", self.detail)
+        write!(f, "): {}", self.0.detail)
     }
 }
 
 impl StdError for StoreError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }

@@ -433,7 +433,11 @@ fn render_field(
     c: &Civil,
     out: &mut String,
 ) {
-    let hour12 = if c.hour % 12 == 0 { 12 } else { c.hour % 12 };
+    let hour12 = if c.hour.is_multiple_of(12) {
+        12
+    } else {
+        c.hour % 12
+    };
     let num = |out: &mut String, v: i64, w: usize, p: Pad| push_number(out, v, w, p, pad, width);
     match field {
         Field::Year => num(out, c.year, 4, Pad::Zero),
