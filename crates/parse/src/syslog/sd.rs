@@ -357,7 +357,10 @@ mod tests {
             ),
             r#"{"origin":{"ip":["192.0.2.1","192.0.2.129","10.0.0.1"],"software":"x","enterpriseId":"32473"},"meta":{"a":"1"}}"#
         );
-        assert_eq!(sd_text(r#"[a k="1" k="2\"\]"]"#), r#"{"a":{"k":["1","2\"]"]}}"#);
+        assert_eq!(
+            sd_text(r#"[a k="1" k="2\"\]"]"#),
+            r#"{"a":{"k":["1","2\"]"]}}"#
+        );
         // More elements than are tracked while parsing: still exact.
         let many: String = (0..40).map(|i| format!("[id{i} k=\"{i}\"]")).collect();
         let (data, _) = StructuredData::parse(&many).unwrap();
