@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,6 +77,8 @@ pub(crate) struct Step {
     pub(crate) partial: bool,
     /// The file's size as of this step.
     pub(crate) size: u64,
+    /// Its number of hard links (0 once deleted); `u64::MAX` when unknown.
+    pub(crate) links: u64,
     /// Reading failed; the reader keeps its position.
     pub(crate) error: Option<io::Error>,
 }
@@ -141,9 +143,15 @@ impl Reader {
 
     /// Reads up to one batch.
     pub(crate) fn step(&mut self, limits: &Limits, options: StepOptions) -> Step {
-        let mut step = Step::default();
+        let mut step = Step {
+            links: u64::MAX,
+            ..Step::default()
+        };
         let size = match self.file.metadata() {
-            Ok(meta) => meta.len(),
+            Ok(meta) => {
+                step.links = meta.nlink();
+                meta.len()
+            }
             Err(err) => {
                 step.error = Some(err);
                 step.end_offset = self.consumed_offset();

@@ -68,6 +68,8 @@ struct Tracked {
     acks: AckQueue,
     /// When it was noticed that its path no longer leads to it.
     detached_since: Option<Instant>,
+    /// When its replacement appeared at its path or it was deleted: `rotate_wait` starts.
+    rotated_since: Option<Instant>,
     last_growth: Instant,
     at_eof: bool,
     partial: bool,
@@ -204,7 +206,10 @@ impl Runner {
             self.poll_acks();
             self.write_checkpoint(false).await;
             let now = Instant::now();
-            if now >= next_scan || self.files.iter().any(|f| f.detached_since.is_some()) {
+            let refresh = self.settings.refresh_interval;
+            let recently_detached =
+                |f: &Tracked| f.detached_since.is_some_and(|t| now - t < refresh);
+            if now >= next_scan || self.files.iter().any(recently_detached) {
                 self.scan().await?;
                 next_scan = now + self.settings.refresh_interval;
             }
@@ -309,6 +314,7 @@ impl Runner {
                         );
                         f.path = path;
                         f.detached_since = None;
+                        f.rotated_since = None;
                     }
                 }
                 Discovery::Opened(opened) => {
@@ -400,6 +406,7 @@ impl Runner {
             committed: offset,
             acks: AckQueue::default(),
             detached_since: None,
+            rotated_since: None,
             last_growth: Instant::now(),
             at_eof: false,
             partial: false,
@@ -428,7 +435,7 @@ impl Runner {
             return Ok(StepResult::Idle);
         };
         let rotated_out = f
-            .detached_since
+            .rotated_since
             .is_some_and(|t| now - t >= settings.rotate_wait);
         let flush = if !follow || rotated_out {
             Flush::Always
@@ -484,16 +491,26 @@ impl Runner {
             f.done = true;
         }
         match path_state {
-            Some(PathState::Same) => f.detached_since = None,
+            Some(PathState::Same) => {
+                f.detached_since = None;
+                f.rotated_since = None;
+            }
             Some(PathState::Gone | PathState::Replaced) if f.detached_since.is_none() => {
                 tracing::info!(
                     path = %f.path.display(),
-                    "Tailed file was rotated or deleted; reading it to its end."
+                    "Tailed file was renamed away or deleted; reading it to its end."
                 );
                 Counters::add(&counters.rotations, 1);
                 f.detached_since = Some(now);
             }
             _ => {}
+        }
+        // A renamed file may still be written to until its writer reopens the path, which
+        // creates the replacement; a deleted file (no links left) waits for nothing.
+        let replaced = path_state == Some(PathState::Replaced);
+        if f.detached_since.is_some() && (replaced || step.links == 0) && f.rotated_since.is_none()
+        {
+            f.rotated_since = Some(now);
         }
         let progressed = step.consumed > 0 || step.replaced;
         if !step.records.is_empty() {
@@ -610,7 +627,7 @@ impl Runner {
         let rotate_wait = self.settings.rotate_wait;
         let before = self.files.len();
         self.files.retain(|f| {
-            let forget = f.detached_since.is_some_and(|t| now - t >= rotate_wait)
+            let forget = f.rotated_since.is_some_and(|t| now - t >= rotate_wait)
                 && f.at_eof
                 && !f.partial
                 && f.acks.is_empty();

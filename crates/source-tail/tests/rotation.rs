@@ -122,3 +122,34 @@ async fn deleted_file_is_drained_then_forgotten() {
     assert_eq!(summary.rotations, 1);
     assert!(pos_offsets(&dir.path().join("pos")).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_file_is_read_until_its_replacement_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    let rotated = dir.path().join("a.log.1");
+    append(&log, numbered("old", 0..10));
+    let mut config = fast_config(glob(dir.path(), "*.log"));
+    config.rotate_wait = ms(50);
+    let (running, received) = follow(config, &dir.path().join("pos"));
+    let stats = running.stats.clone();
+    wait_until("the first lines arrive", || count(&received) == 10).await;
+
+    std::fs::rename(&log, &rotated).unwrap();
+    wait_until("the rename is noticed", || stats.rotations() == 1).await;
+    // Well past rotate_wait (each scan is at least refresh_interval = 100ms apart)...
+    let scans = stats.scans();
+    wait_until("time passes", || stats.scans() >= scans + 6).await;
+    // ... the writer still appends to the renamed file: it has no replacement yet.
+    append(&rotated, numbered("old", 10..20));
+    wait_until("the late lines arrive", || count(&received) == 20).await;
+    assert_eq!(stats.open_files(), 1);
+
+    append(&log, numbered("new", 0..5));
+    wait_until("the replacement is read", || count(&received) == 25).await;
+    wait_until("the renamed file is forgotten", || stats.open_files() == 1).await;
+    running.stop().await;
+    let all = messages(&received);
+    assert_eq!(with_prefix(&all, "old"), expected("old", 0..20));
+    assert_eq!(with_prefix(&all, "new"), expected("new", 0..5));
+}

@@ -27,7 +27,7 @@ pub fn fast_config(pattern: impl Into<String>) -> TailConfig {
     config.read_from_head = true;
     config.poll_interval = ms(20);
     config.refresh_interval = ms(100);
-    config.rotate_wait = ms(300);
+    config.rotate_wait = ms(1000);
     config.partial_line_timeout = ms(60_000);
     config
 }
