@@ -57,12 +57,13 @@ pub struct TailConfig {
     /// The tag of the records; every `*` is replaced by the file's path with `/` turned into `.`
     /// (see [`crate::expand_tag`]).
     pub tag: String,
-    /// How often the globs are re-scanned for new files (default `60s`). A file that
-    /// disappeared triggers a re-scan at every poll until it is forgotten.
+    /// How often the globs are re-scanned for new files (default `60s`). After a file being
+    /// read disappears from its path, they are re-scanned at every poll for this long.
     #[serde(default = "default_refresh_interval")]
     pub refresh_interval: ConfigDuration,
-    /// How long a file that was renamed away or deleted keeps being read after that was
-    /// noticed (default `5s`); it is forgotten once this has passed and it is fully read.
+    /// How long a rotated file keeps being read after its replacement appeared at its path
+    /// or after it was deleted (default `5s`); it is forgotten once this has passed and it is
+    /// read and acknowledged to its end.
     #[serde(default = "default_rotate_wait")]
     pub rotate_wait: ConfigDuration,
     /// Longest line kept (default `1MiB`); a longer line is truncated to this size, the rest

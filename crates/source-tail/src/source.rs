@@ -100,6 +100,9 @@ impl TailSource {
     ///
     /// Dropping the future stops the source without writing the checkpoint (what was
     /// acknowledged is then read again at the next start).
+    ///
+    /// Needs a tokio runtime with timers enabled (`enable_time` or `enable_all`); file-system
+    /// work runs on its blocking pool.
     pub async fn run(
         self,
         out: mpsc::Sender<TailBatch>,
