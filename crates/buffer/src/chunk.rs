@@ -67,11 +67,10 @@ impl Chunk {
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        if self.armed {
-            if let Some(shared) = self.owner.upgrade() {
+        if self.armed
+            && let Some(shared) = self.owner.upgrade() {
                 shared.requeue(self.meta.id);
             }
-        }
     }
 }
 

@@ -286,20 +286,18 @@ impl Inner {
             }
             Store::Memory { data, acks } => {
                 Arc::make_mut(data).extend_from_slice(bytes);
-                if let Some(token) = &batch.ack {
-                    if acks.last_append != append_no {
+                if let Some(token) = &batch.ack
+                    && acks.last_append != append_no {
                         acks.last_append = append_no;
                         acks.tokens.push(token.clone());
                     }
-                }
             }
         }
         if let Some((err, cut)) = failure {
-            if !cut {
-                if let Err(seal_err) = self.seal(s, run.id, now) {
+            if !cut
+                && let Err(seal_err) = self.seal(s, run.id, now) {
                     tracing::error!(error = %seal_err, "Cannot seal a chunk after a failed write.");
                 }
-            }
             return Err(err);
         }
         let len = (run.end - run.start) as u64;
@@ -564,12 +562,11 @@ impl Inner {
         now: Timestamp,
     ) -> Result<(), BufferError> {
         self.in_flight(&id)?;
-        if s.kind == BufferType::File {
-            if let Err(e) = self.save_state(s, now) {
+        if s.kind == BufferType::File
+            && let Err(e) = self.save_state(s, now) {
                 self.make_ready(id, add(now, SEAL_RETRY));
                 return Err(e);
             }
-        }
         let Some(mut entry) = self.chunks.remove(&id) else {
             return Ok(());
         };
@@ -583,11 +580,10 @@ impl Inner {
                     s.dir.join(file_name(FileKind::Positions, &id)),
                     s.dir.join(file_name(FileKind::Meta, &id)),
                 ] {
-                    if let Err(e) = remove_if_exists(&path) {
-                        if result.is_ok() {
+                    if let Err(e) = remove_if_exists(&path)
+                        && result.is_ok() {
                             result = Err(BufferError::io("remove", path, e));
                         }
-                    }
                 }
                 result.and_then(|()| sync_parent(data_path, s.fsync))
             }
@@ -644,13 +640,12 @@ impl Inner {
         failures: u32,
         error: &(dyn std::error::Error + 'static),
     ) {
-        if s.kind == BufferType::File {
-            if let Err(e) = self.save_state(s, now) {
+        if s.kind == BufferType::File
+            && let Err(e) = self.save_state(s, now) {
                 tracing::error!(error = %e, "Cannot save the buffer state; keeping the chunk.");
                 self.make_ready(id, add(now, s.retry.delay(failures)));
                 return;
             }
-        }
         let Some(mut entry) = self.chunks.remove(&id) else {
             return;
         };
