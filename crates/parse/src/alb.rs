@@ -11,25 +11,84 @@
 //!   missing fields are omitted from the record;
 //! - anything after the last known field is ignored.
 //!
-//! The hot path makes one pass over the line with `memchr` and allocates nothing unless a
-//! quoted field holds a `\"` or `\\` escape.
+//! The hot path makes one pass over the line and allocates nothing, escapes included: a
+//! record keeps the line and the position of each text field (8 bytes per field) plus the
+//! parsed numbers, and `\"` / `\\` escapes are resolved while serializing.
+//!
+//! This module also holds the pieces the Classic Load Balancer parser (`elb`) shares: the
+//! field cursor, quoted [`Text`], request-line splitting, durations, status codes, `ip:port`
+//! and the fast path for AWS's timestamps.
 
-use std::borrow::Cow;
+use std::fmt;
 
 use logferry_core::Timestamp;
-use memchr::{memchr, memrchr};
+use memchr::{memchr, memchr2};
 use serde::Serialize;
-use serde::ser::{SerializeSeq, Serializer};
+use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 
 use crate::error::ParseError;
-use crate::fields::{Fields, dash_none, host_port, opt_f64, parse_u64, rfc3339};
+use crate::fields::{dash_none, host_port, opt_f64, parse_u64, rfc3339};
+
+/// The text fields of an ALB record, by their index in [`AlbRecord::spans`].
+#[derive(Clone, Copy, Debug)]
+enum Field {
+    Type,
+    Elb,
+    ClientIp,
+    TargetIp,
+    RequestVerb,
+    RequestUrl,
+    RequestProto,
+    UserAgent,
+    SslCipher,
+    SslProtocol,
+    TargetGroupArn,
+    TraceId,
+    DomainName,
+    ChosenCertArn,
+    ActionsExecuted,
+    RedirectUrl,
+    ErrorReason,
+    TargetPortList,
+    TargetStatusCodeList,
+    Classification,
+    ClassificationReason,
+    ConnTraceId,
+    TransformedHost,
+    TransformedUri,
+    RequestTransformStatus,
+}
+
+/// How many [`Field`]s there are.
+const TEXT_FIELDS: usize = 25;
+
+/// Where a text field is in the line; [`Span::NONE`] when absent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    const NONE: Span = Span {
+        start: u32::MAX,
+        len: 0,
+    };
+}
 
 /// One Application Load Balancer access log entry.
 ///
 /// Serializes to one JSON object: `@timestamp` (the entry's `time`), then the fields under AWS's
-/// names (`client:port` becomes `client_ip` and `client_port`, `"request"` becomes
-/// `request_verb`, `request_url` and `request_proto`). Fields AWS writes as `-`, and fields an
-/// older entry does not have, are omitted.
+/// names, in AWS's order: `type`, `elb`, `client_ip`, `client_port`, `target_ip`,
+/// `target_port`, `request_processing_time`, `target_processing_time`,
+/// `response_processing_time`, `elb_status_code`, `target_status_code`, `received_bytes`,
+/// `sent_bytes`, `request_verb`, `request_url`, `request_proto`, `user_agent`, `ssl_cipher`,
+/// `ssl_protocol`, `target_group_arn`, `trace_id`, `domain_name`, `chosen_cert_arn`,
+/// `matched_rule_priority`, `request_creation_time`, `actions_executed` (array),
+/// `redirect_url`, `error_reason`, `target_port_list` (array), `target_status_code_list`
+/// (array of numbers), `classification`, `classification_reason`, `conn_trace_id`,
+/// `transformed_host`, `transformed_uri`, `request_transform_status`. Fields AWS writes as
+/// `-`, and fields an older entry does not have, are omitted.
 ///
 /// ```
 /// use logferry_parse::{Format, FormatOptions};
@@ -43,84 +102,28 @@ use crate::fields::{Fields, dash_none, host_port, opt_f64, parse_u64, rfc3339};
 /// assert_eq!(json["request_proto"], "HTTP/2.0");
 /// assert!(json.get("target_group_arn").is_none());
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AlbRecord<'a> {
-    #[serde(rename = "@timestamp")]
+    line: &'a str,
     timestamp: Timestamp,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    elb: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_ip: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_ip: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_processing_time: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_processing_time: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_processing_time: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    elb_status_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_status_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    received_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sent_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_verb: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_url: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_proto: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ssl_cipher: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ssl_protocol: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_group_arn: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    trace_id: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    domain_name: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    chosen_cert_arn: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    matched_rule_priority: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_creation_time: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actions_executed: Option<List<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    redirect_url: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_reason: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_port_list: Option<List<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_status_code_list: Option<List<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    classification: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    classification_reason: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    conn_trace_id: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    transformed_host: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    transformed_uri: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_transform_status: Option<Cow<'a, str>>,
+    /// `received_bytes`, `sent_bytes`.
+    bytes: [Option<u64>; 2],
+    matched_rule_priority: Option<i64>,
+    /// `request_processing_time`, `target_processing_time`, `response_processing_time`;
+    /// NaN when absent (a parsed duration is always finite).
+    times: [f64; 3],
+    /// `client_port`, `target_port`.
+    ports: [Option<u16>; 2],
+    /// `elb_status_code`, `target_status_code`.
+    codes: [Option<u16>; 2],
+    /// Bit `i` is set when text field `i` holds a backslash escape.
+    escaped: u32,
+    /// The text fields, by [`Field`].
+    spans: [Span; TEXT_FIELDS],
 }
 
-impl AlbRecord<'_> {
+impl<'a> AlbRecord<'a> {
     /// The entry's `time`: when the load balancer generated the response (for WebSockets,
     /// when the connection closed).
     pub fn timestamp(&self) -> Timestamp {
@@ -128,187 +131,590 @@ impl AlbRecord<'_> {
     }
 
     /// `type`: `http`, `https`, `h2`, `grpcs`, `ws` or `wss`.
-    pub fn request_type(&self) -> &str {
-        self.kind
+    pub fn request_type(&self) -> &'a str {
+        self.raw(Field::Type).unwrap_or_default()
+    }
+
+    /// `elb`: the resource ID of the load balancer.
+    pub fn elb(&self) -> &'a str {
+        self.raw(Field::Elb).unwrap_or_default()
     }
 
     /// `elb_status_code`: the status code of the load balancer's response.
     pub fn elb_status_code(&self) -> Option<u16> {
-        self.elb_status_code
+        self.codes[0]
     }
 
     /// `target_status_code`: the status code of the target's response, if there was one.
     pub fn target_status_code(&self) -> Option<u16> {
-        self.target_status_code
+        self.codes[1]
+    }
+
+    /// A text field as it is in the line (escapes unresolved).
+    fn raw(&self, field: Field) -> Option<&'a str> {
+        let span = self.spans[field as usize];
+        if span == Span::NONE {
+            return None;
+        }
+        let start = span.start as usize;
+        self.line.get(start..start.checked_add(span.len as usize)?)
+    }
+
+    fn text(&self, field: Field) -> Option<Text<'a>> {
+        let raw = self.raw(field)?;
+        Some(Text {
+            raw,
+            escaped: self.escaped & (1 << field as u32) != 0,
+        })
+    }
+
+    fn set(&mut self, field: Field, text: Option<Text<'a>>) {
+        let Some(text) = text else { return };
+        // Every text is a slice of the line, whose length was checked to fit in a u32.
+        let start = (text.raw.as_ptr() as usize).wrapping_sub(self.line.as_ptr() as usize);
+        if let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(text.raw.len())) {
+            self.spans[field as usize] = Span { start, len };
+            if text.escaped {
+                self.escaped |= 1 << field as u32;
+            }
+        }
+    }
+
+    fn set_str(&mut self, field: Field, raw: Option<&'a str>) {
+        self.set(field, raw.map(Text::plain));
+    }
+
+    /// How many members the JSON object has.
+    fn member_count(&self) -> usize {
+        1 + self.spans.iter().filter(|s| **s != Span::NONE).count()
+            + self.bytes.iter().filter(|v| v.is_some()).count()
+            + self.times.iter().filter(|v| !v.is_nan()).count()
+            + self.ports.iter().filter(|v| v.is_some()).count()
+            + self.codes.iter().filter(|v| v.is_some()).count()
+            + usize::from(self.matched_rule_priority.is_some())
+            + usize::from(self.request_creation_time.is_some())
+    }
+}
+
+impl Serialize for AlbRecord<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("AlbRecord", self.member_count())?;
+        macro_rules! text {
+            ($name:literal, $field:ident) => {
+                if let Some(text) = self.text(Field::$field) {
+                    out.serialize_field($name, &text)?;
+                }
+            };
+        }
+        macro_rules! list {
+            ($name:literal, $field:ident, $sep:literal, $numbers:literal) => {
+                if let Some(text) = self.text(Field::$field) {
+                    out.serialize_field(
+                        $name,
+                        &List {
+                            text,
+                            separator: $sep,
+                            numbers: $numbers,
+                        },
+                    )?;
+                }
+            };
+        }
+        macro_rules! value {
+            ($name:literal, $value:expr) => {
+                if let Some(value) = $value {
+                    out.serialize_field($name, &value)?;
+                }
+            };
+        }
+        let time = |i: usize| Some(self.times[i]).filter(|t| !t.is_nan());
+        out.serialize_field("@timestamp", &self.timestamp)?;
+        text!("type", Type);
+        text!("elb", Elb);
+        text!("client_ip", ClientIp);
+        value!("client_port", self.ports[0]);
+        text!("target_ip", TargetIp);
+        value!("target_port", self.ports[1]);
+        value!("request_processing_time", time(0));
+        value!("target_processing_time", time(1));
+        value!("response_processing_time", time(2));
+        value!("elb_status_code", self.codes[0]);
+        value!("target_status_code", self.codes[1]);
+        value!("received_bytes", self.bytes[0]);
+        value!("sent_bytes", self.bytes[1]);
+        text!("request_verb", RequestVerb);
+        text!("request_url", RequestUrl);
+        text!("request_proto", RequestProto);
+        text!("user_agent", UserAgent);
+        text!("ssl_cipher", SslCipher);
+        text!("ssl_protocol", SslProtocol);
+        text!("target_group_arn", TargetGroupArn);
+        text!("trace_id", TraceId);
+        text!("domain_name", DomainName);
+        text!("chosen_cert_arn", ChosenCertArn);
+        value!("matched_rule_priority", self.matched_rule_priority);
+        value!("request_creation_time", self.request_creation_time);
+        list!("actions_executed", ActionsExecuted, b',', false);
+        text!("redirect_url", RedirectUrl);
+        text!("error_reason", ErrorReason);
+        list!("target_port_list", TargetPortList, b' ', false);
+        list!("target_status_code_list", TargetStatusCodeList, b' ', true);
+        text!("classification", Classification);
+        text!("classification_reason", ClassificationReason);
+        text!("conn_trace_id", ConnTraceId);
+        text!("transformed_host", TransformedHost);
+        text!("transformed_uri", TransformedUri);
+        text!("request_transform_status", RequestTransformStatus);
+        out.end()
     }
 }
 
 /// Parses one ALB access log entry.
 pub(crate) fn parse(line: &str) -> Result<AlbRecord<'_>, ParseError> {
-    let mut f = Fields::new(trim_line_end(line));
+    let line = trim_line_end(line);
+    let mut f = Cursor::new(line)?;
     let kind = f.token("type")?;
-    let timestamp = rfc3339(f.token("time")?, "time")?;
+    let timestamp = aws_time(f.token("time")?, "time")?;
     let elb = f.token("elb")?;
-    let (client_ip, client_port) = host_port(f.token("client:port")?, "client:port")?;
-    let (target_ip, target_port) = host_port(f.token("target:port")?, "target:port")?;
-    let request_processing_time = seconds(
-        f.token("request_processing_time")?,
-        "request_processing_time",
-    )?;
-    let target_processing_time =
-        seconds(f.token("target_processing_time")?, "target_processing_time")?;
-    let response_processing_time = seconds(
-        f.token("response_processing_time")?,
-        "response_processing_time",
-    )?;
-    let elb_status_code = status_code(f.token("elb_status_code")?, "elb_status_code")?;
-    let target_status_code = status_code(f.token("target_status_code")?, "target_status_code")?;
-    let received_bytes = f.opt_u64("received_bytes")?;
-    let sent_bytes = f.opt_u64("sent_bytes")?;
-    let [request_verb, request_url, request_proto] = request_parts(f.quoted("request")?);
-    let user_agent = opt_quoted(&mut f, "user_agent")?;
+    let (client_ip, client_port) = ip_port(f.token("client:port")?, "client:port")?;
+    let (target_ip, target_port) = ip_port(f.token("target:port")?, "target:port")?;
+    let times = [
+        seconds(
+            f.token("request_processing_time")?,
+            "request_processing_time",
+        )?,
+        seconds(f.token("target_processing_time")?, "target_processing_time")?,
+        seconds(
+            f.token("response_processing_time")?,
+            "response_processing_time",
+        )?,
+    ];
+    let codes = [
+        status_code(f.token("elb_status_code")?, "elb_status_code")?,
+        status_code(f.token("target_status_code")?, "target_status_code")?,
+    ];
+    let bytes = [f.opt_u64("received_bytes")?, f.opt_u64("sent_bytes")?];
+    let request = f.quoted("request")?;
+    let user_agent = f.opt_quoted("user_agent")?;
     let ssl_cipher = f.opt_token("ssl_cipher")?;
     let ssl_protocol = f.opt_token("ssl_protocol")?;
-    let mut record = AlbRecord {
+
+    let mut r = AlbRecord {
+        line,
         timestamp,
-        kind,
-        elb,
-        client_ip,
-        client_port,
-        target_ip,
-        target_port,
-        request_processing_time,
-        target_processing_time,
-        response_processing_time,
-        elb_status_code,
-        target_status_code,
-        received_bytes,
-        sent_bytes,
-        request_verb,
-        request_url,
-        request_proto,
-        user_agent,
-        ssl_cipher,
-        ssl_protocol,
-        target_group_arn: None,
-        trace_id: None,
-        domain_name: None,
-        chosen_cert_arn: None,
-        matched_rule_priority: None,
         request_creation_time: None,
-        actions_executed: None,
-        redirect_url: None,
-        error_reason: None,
-        target_port_list: None,
-        target_status_code_list: None,
-        classification: None,
-        classification_reason: None,
-        conn_trace_id: None,
-        transformed_host: None,
-        transformed_uri: None,
-        request_transform_status: None,
+        bytes,
+        matched_rule_priority: None,
+        times: times.map(|t| t.unwrap_or(f64::NAN)),
+        ports: [client_port, target_port],
+        codes,
+        escaped: 0,
+        spans: [Span::NONE; TEXT_FIELDS],
     };
-    parse_appended(&mut f, &mut record)?;
-    Ok(record)
+    r.set_str(Field::Type, Some(kind));
+    r.set_str(Field::Elb, Some(elb));
+    r.set_str(Field::ClientIp, client_ip);
+    r.set_str(Field::TargetIp, target_ip);
+    let [verb, url, proto] = request.split_request();
+    r.set(Field::RequestVerb, verb);
+    r.set(Field::RequestUrl, url);
+    r.set(Field::RequestProto, proto);
+    r.set(Field::UserAgent, user_agent);
+    r.set_str(Field::SslCipher, ssl_cipher);
+    r.set_str(Field::SslProtocol, ssl_protocol);
+    parse_appended(&mut f, &mut r)?;
+    Ok(r)
 }
 
 /// Reads the fields AWS appended after `ssl_protocol`, in order, while the line lasts.
 /// Whatever follows the last known field is ignored.
-fn parse_appended<'a>(f: &mut Fields<'a>, r: &mut AlbRecord<'a>) -> Result<(), ParseError> {
+fn parse_appended<'a>(f: &mut Cursor<'a>, r: &mut AlbRecord<'a>) -> Result<(), ParseError> {
     macro_rules! next {
-        ($field:ident = $value:expr) => {
+        () => {
             if f.is_empty() {
                 return Ok(());
             }
-            r.$field = $value;
         };
     }
-    next!(target_group_arn = f.opt_token("target_group_arn")?);
-    next!(trace_id = opt_quoted(f, "trace_id")?);
-    next!(domain_name = opt_quoted(f, "domain_name")?);
-    next!(chosen_cert_arn = opt_quoted(f, "chosen_cert_arn")?);
-    next!(matched_rule_priority = f.opt_i64("matched_rule_priority")?);
-    next!(request_creation_time = opt_time(f.token("request_creation_time")?)?);
-    next!(actions_executed = opt_list(f, "actions_executed", b',', false)?);
-    next!(redirect_url = opt_quoted(f, "redirect_url")?);
-    next!(error_reason = opt_quoted(f, "error_reason")?);
-    next!(target_port_list = opt_list(f, "target:port_list", b' ', false)?);
-    next!(target_status_code_list = opt_list(f, "target_status_code_list", b' ', true)?);
-    next!(classification = opt_quoted(f, "classification")?);
-    next!(classification_reason = opt_quoted(f, "classification_reason")?);
-    next!(conn_trace_id = opt_quoted(f, "conn_trace_id")?);
-    next!(transformed_host = opt_quoted(f, "transformed_host")?);
-    next!(transformed_uri = opt_quoted(f, "transformed_uri")?);
-    next!(request_transform_status = opt_quoted(f, "request_transform_status")?);
+    next!();
+    r.set_str(Field::TargetGroupArn, f.opt_token("target_group_arn")?);
+    next!();
+    r.set(Field::TraceId, f.opt_quoted("trace_id")?);
+    next!();
+    r.set(Field::DomainName, f.opt_quoted("domain_name")?);
+    next!();
+    r.set(Field::ChosenCertArn, f.opt_quoted("chosen_cert_arn")?);
+    next!();
+    r.matched_rule_priority = match f.token("matched_rule_priority")? {
+        "-" => None,
+        t => Some(
+            t.parse()
+                .map_err(|_| ParseError::invalid("matched_rule_priority", "an integer"))?,
+        ),
+    };
+    next!();
+    r.request_creation_time = match f.token("request_creation_time")? {
+        "-" => None,
+        t => Some(aws_time(t, "request_creation_time")?),
+    };
+    next!();
+    r.set(Field::ActionsExecuted, f.opt_quoted("actions_executed")?);
+    next!();
+    r.set(Field::RedirectUrl, f.opt_quoted("redirect_url")?);
+    next!();
+    r.set(Field::ErrorReason, f.opt_quoted("error_reason")?);
+    next!();
+    r.set(Field::TargetPortList, f.opt_quoted("target:port_list")?);
+    next!();
+    let codes = f.opt_quoted("target_status_code_list")?;
+    if let Some(codes) = codes {
+        let list = List {
+            text: codes,
+            separator: b' ',
+            numbers: true,
+        };
+        if !list
+            .items()
+            .all(|item| item.raw == "-" || parse_u64(item.raw).is_some())
+        {
+            return Err(ParseError::invalid(
+                "target_status_code_list",
+                "a space-separated list of status codes",
+            ));
+        }
+    }
+    r.set(Field::TargetStatusCodeList, codes);
+    next!();
+    r.set(Field::Classification, f.opt_quoted("classification")?);
+    next!();
+    r.set(
+        Field::ClassificationReason,
+        f.opt_quoted("classification_reason")?,
+    );
+    next!();
+    r.set(Field::ConnTraceId, f.opt_quoted("conn_trace_id")?);
+    next!();
+    r.set(Field::TransformedHost, f.opt_quoted("transformed_host")?);
+    next!();
+    r.set(Field::TransformedUri, f.opt_quoted("transformed_uri")?);
+    next!();
+    r.set(
+        Field::RequestTransformStatus,
+        f.opt_quoted("request_transform_status")?,
+    );
     Ok(())
 }
 
-fn opt_time(t: &str) -> Result<Option<Timestamp>, ParseError> {
-    match dash_none(t) {
-        None => Ok(None),
-        Some(t) => rfc3339(t, "request_creation_time").map(Some),
-    }
-}
+// ---- Shared with `elb` -------------------------------------------------------------------
 
 /// The line without trailing spaces, tabs or a carriage return.
 pub(crate) fn trim_line_end(line: &str) -> &str {
     line.trim_end_matches([' ', '\t', '\r'])
 }
 
-/// The next field, quoted or not; `-` (quoted or not) is `None`.
-pub(crate) fn opt_quoted<'a>(
-    f: &mut Fields<'a>,
-    field: &'static str,
-) -> Result<Option<Cow<'a, str>>, ParseError> {
-    let value = f.quoted(field)?;
-    Ok(if value == "-" { None } else { Some(value) })
+/// How many bytes are searched a word at a time before handing over to `memchr`: most fields
+/// are short, and a call into `memchr` costs more than a few word compares.
+const SHORT: usize = 32;
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The 8 bytes of `hay` at `at` as a little-endian word, if there are 8.
+#[inline]
+fn word(hay: &[u8], at: usize) -> Option<u64> {
+    let bytes: [u8; 8] = hay.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
 }
 
-/// A list field: `None` for `-`; numeric lists are checked here so that serializing cannot
-/// meet a value that is not a number.
-fn opt_list<'a>(
-    f: &mut Fields<'a>,
-    field: &'static str,
-    separator: u8,
-    numbers: bool,
-) -> Result<Option<List<'a>>, ParseError> {
-    let Some(text) = opt_quoted(f, field)? else {
-        return Ok(None);
-    };
-    let list = List {
-        text,
-        separator,
-        numbers,
-    };
-    if numbers
-        && !list
-            .items()
-            .all(|item| item == "-" || parse_u64(item).is_some())
-    {
-        return Err(ParseError::invalid(
-            field,
-            "a space-separated list of status codes",
-        ));
+/// A word whose lowest set high bit marks the first zero byte of `v` (bits above it may be
+/// spurious, so only the lowest one is used).
+#[inline]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(LOW_BITS) & !v & HIGH_BITS
+}
+
+/// The first `needle` in `hay`.
+#[inline(always)]
+fn find(needle: u8, hay: &[u8]) -> Option<usize> {
+    let splat = LOW_BITS * u64::from(needle);
+    let mut at = 0;
+    while at < SHORT {
+        let Some(w) = word(hay, at) else {
+            let rest = hay.get(at..)?;
+            return rest.iter().position(|&b| b == needle).map(|i| i + at);
+        };
+        let hits = zero_bytes(w ^ splat);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
     }
-    Ok(Some(list))
+    memchr(needle, hay.get(at..)?).map(|i| i + at)
+}
+
+/// The first `a` or `b` in `hay`.
+#[inline(always)]
+fn find2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    let (splat_a, splat_b) = (LOW_BITS * u64::from(a), LOW_BITS * u64::from(b));
+    let mut at = 0;
+    while at < SHORT {
+        let Some(w) = word(hay, at) else {
+            let rest = hay.get(at..)?;
+            return rest.iter().position(|&c| c == a || c == b).map(|i| i + at);
+        };
+        let hits = zero_bytes(w ^ splat_a) | zero_bytes(w ^ splat_b);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    memchr2(a, b, hay.get(at..)?).map(|i| i + at)
+}
+
+/// A cursor over the space-separated fields of one line. Quoted fields (`"..."`) may hold
+/// spaces and `\"` / `\\` escapes.
+#[derive(Debug, Clone)]
+pub(crate) struct Cursor<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `line`. Lines of 4 GiB and more are refused: records keep
+    /// 32-bit positions.
+    pub(crate) fn new(line: &'a str) -> Result<Cursor<'a>, ParseError> {
+        if u32::try_from(line.len()).is_err() {
+            return Err(ParseError::invalid("line", "a line shorter than 4 GiB"));
+        }
+        Ok(Cursor { rest: line })
+    }
+
+    /// Whether every field has been read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The next unquoted field, up to the next space.
+    #[inline(always)]
+    pub(crate) fn token(&mut self, field: &'static str) -> Result<&'a str, ParseError> {
+        if self.rest.is_empty() {
+            return Err(ParseError::missing(field));
+        }
+        let end = find(b' ', self.rest.as_bytes()).unwrap_or(self.rest.len());
+        // `end` is at an ASCII space or the end: a char boundary.
+        let (token, rest) = self.rest.split_at_checked(end).unwrap_or((self.rest, ""));
+        self.rest = rest.strip_prefix(' ').unwrap_or(rest);
+        Ok(token)
+    }
+
+    /// The next unquoted field; `-` is `None`.
+    #[inline(always)]
+    pub(crate) fn opt_token(&mut self, field: &'static str) -> Result<Option<&'a str>, ParseError> {
+        if let Some(rest) = self.rest.strip_prefix("- ") {
+            self.rest = rest;
+            return Ok(None);
+        }
+        self.token(field).map(dash_none)
+    }
+
+    /// The next field as an unsigned integer; `-` is `None`.
+    #[inline(always)]
+    pub(crate) fn opt_u64(&mut self, field: &'static str) -> Result<Option<u64>, ParseError> {
+        crate::fields::opt_u64(self.token(field)?, field)
+    }
+
+    /// The next field, quoted or not, without its quotes.
+    #[inline(always)]
+    pub(crate) fn quoted(&mut self, field: &'static str) -> Result<Text<'a>, ParseError> {
+        let Some(body) = self.rest.strip_prefix('"') else {
+            return self.token(field).map(Text::plain);
+        };
+        let bytes = body.as_bytes();
+        let mut from = 0;
+        let mut escaped = false;
+        loop {
+            let at = bytes
+                .get(from..)
+                .and_then(|hay| find2(b'"', b'\\', hay))
+                .map(|i| i + from)
+                .ok_or_else(|| ParseError::invalid(field, "a closing quote"))?;
+            if bytes.get(at) == Some(&b'\\') {
+                // The escaped byte is skipped: searching continues over bytes, for ASCII only.
+                escaped = true;
+                from = at + 2;
+                continue;
+            }
+            let raw = body.get(..at).unwrap_or_default();
+            match bytes.get(at + 1) {
+                None => self.rest = "",
+                Some(b' ') => self.rest = body.get(at + 2..).unwrap_or(""),
+                Some(_) => {
+                    return Err(ParseError::invalid(
+                        field,
+                        "a space after the closing quote",
+                    ));
+                }
+            }
+            return Ok(Text { raw, escaped });
+        }
+    }
+
+    /// The next field, quoted or not; `-` (quoted or not) is `None`.
+    #[inline(always)]
+    pub(crate) fn opt_quoted(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<Text<'a>>, ParseError> {
+        if let Some(rest) = self.rest.strip_prefix("\"-\" ") {
+            self.rest = rest;
+            return Ok(None);
+        }
+        let text = self.quoted(field)?;
+        Ok(if text.raw == "-" { None } else { Some(text) })
+    }
+}
+
+/// The text of a field as it is between its quotes. Escapes (`\"`, `\\`: a backslash and
+/// the character it escapes) are resolved when the text is serialized, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Text<'a> {
+    raw: &'a str,
+    /// Whether `raw` holds a backslash.
+    escaped: bool,
+}
+
+impl<'a> Text<'a> {
+    /// Text without escapes.
+    pub(crate) fn plain(raw: &'a str) -> Text<'a> {
+        Text {
+            raw,
+            escaped: false,
+        }
+    }
+
+    /// A part of this text.
+    fn part(self, raw: &'a str) -> Text<'a> {
+        Text {
+            raw,
+            escaped: self.escaped && raw.contains('\\'),
+        }
+    }
+
+    /// Splits `raw` at each `separator` that is not escaped.
+    fn split(self, separator: u8) -> impl Iterator<Item = Text<'a>> {
+        let mut rest = Some(self.raw);
+        std::iter::from_fn(move || {
+            let text = rest?;
+            let end = if self.escaped {
+                let bytes = text.as_bytes();
+                let mut i = 0;
+                loop {
+                    match bytes.get(i) {
+                        None => break None,
+                        Some(b'\\') => i += 2,
+                        Some(&b) if b == separator => break Some(i),
+                        Some(_) => i += 1,
+                    }
+                }
+            } else {
+                memchr(separator, text.as_bytes())
+            };
+            // `end` is at the ASCII separator: a char boundary.
+            let (item, next) = match end {
+                Some(end) => (text.get(..end).unwrap_or_default(), text.get(end + 1..)),
+                None => (text, None),
+            };
+            rest = next;
+            Some(self.part(item))
+        })
+    }
+
+    /// Splits a request line `VERB URL PROTO` (AWS's `"request"` field). The verb is the first
+    /// word and the protocol the last, so a URL holding spaces stays whole; trailing spaces are
+    /// ignored, so `- - - ` gives three `None`. Empty parts and `-` are `None`.
+    pub(crate) fn split_request(self) -> [Option<Text<'a>>; 3] {
+        let t = self.raw.trim_end_matches(' ');
+        let bytes = t.as_bytes();
+        let (first, last) = if self.escaped {
+            // Only unescaped spaces split.
+            let (mut first, mut last) = (None, None);
+            let mut i = 0;
+            while let Some(&b) = bytes.get(i) {
+                match b {
+                    b'\\' => i += 2,
+                    b' ' => {
+                        first = first.or(Some(i));
+                        last = Some(i);
+                        i += 1;
+                    }
+                    _ => i += 1,
+                }
+            }
+            (first, last)
+        } else {
+            (memchr(b' ', bytes), memchr::memrchr(b' ', bytes))
+        };
+        let part = |s: Option<&'a str>| {
+            s.filter(|s| !s.is_empty() && *s != "-")
+                .map(|s| self.part(s))
+        };
+        // Both indices are at ASCII spaces: char boundaries.
+        match (first, last) {
+            (Some(first), Some(last)) if last > first => [
+                part(t.get(..first)),
+                part(t.get(first + 1..last)),
+                part(t.get(last + 1..)),
+            ],
+            (Some(first), _) => [part(t.get(..first)), part(t.get(first + 1..)), None],
+            _ => [part(Some(t)), None, None],
+        }
+    }
+}
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.escaped {
+            serializer.collect_str(&Unescaped(self.raw))
+        } else {
+            serializer.serialize_str(self.raw)
+        }
+    }
+}
+
+/// Displays text with its `\x` escapes resolved to `x`.
+struct Unescaped<'a>(&'a str);
+
+impl fmt::Display for Unescaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = memchr(b'\\', rest.as_bytes()) {
+            f.write_str(rest.get(..at).unwrap_or_default())?;
+            // After the ASCII backslash: a char boundary.
+            let after = rest.get(at + 1..).unwrap_or_default();
+            let mut chars = after.chars();
+            if let Some(c) = chars.next() {
+                fmt::Write::write_char(f, c)?;
+            }
+            rest = chars.as_str();
+        }
+        f.write_str(rest)
+    }
 }
 
 /// A list AWS writes in one field (`forward,redirect`, `10.0.0.1:80 10.0.0.2:80`),
 /// serialized as a JSON array by walking the field: no allocation. Empty items are skipped;
 /// an item that is `-` becomes `null`, keeping the positions of parallel lists aligned.
-#[derive(Debug, Clone)]
 struct List<'a> {
-    text: Cow<'a, str>,
+    text: Text<'a>,
     separator: u8,
-    /// Items are status codes: serialized as numbers.
+    /// Items are status codes, serialized as numbers (checked when parsing).
     numbers: bool,
 }
 
-impl List<'_> {
-    fn items(&self) -> impl Iterator<Item = &str> {
+impl<'a> List<'a> {
+    fn items(&self) -> impl Iterator<Item = Text<'a>> {
         self.text
-            .split(char::from(self.separator))
-            .filter(|item| !item.is_empty())
+            .split(self.separator)
+            .filter(|item| !item.raw.is_empty())
     }
 }
 
@@ -316,59 +722,15 @@ impl Serialize for List<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(None)?;
         for item in self.items() {
-            if item == "-" {
+            if item.raw == "-" {
                 seq.serialize_element(&())?;
-            } else if let Some(n) = parse_u64(item).filter(|_| self.numbers) {
+            } else if let Some(n) = parse_u64(item.raw).filter(|_| self.numbers) {
                 seq.serialize_element(&n)?;
             } else {
-                seq.serialize_element(item)?;
+                seq.serialize_element(&item)?;
             }
         }
         seq.end()
-    }
-}
-
-/// Splits a request line `VERB URL PROTO` (AWS's `"request"` field) into its parts. The verb
-/// is the first word and the protocol the last, so a URL holding spaces stays whole; trailing
-/// spaces are ignored, so `- - - ` gives three `None`. Empty parts and `-` are `None`.
-pub(crate) fn split_request(t: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
-    let t = t.trim_end_matches(' ');
-    // The indices come from memchr on an ASCII space: always char boundaries.
-    let Some(first) = memchr(b' ', t.as_bytes()) else {
-        return (part(t), None, None);
-    };
-    let (verb, rest) = (&t[..first], &t[first + 1..]);
-    match memrchr(b' ', rest.as_bytes()) {
-        Some(last) => (part(verb), part(&rest[..last]), part(&rest[last + 1..])),
-        None => (part(verb), part(rest), None),
-    }
-}
-
-/// A part of a request line: `None` when empty or `-`.
-fn part(s: &str) -> Option<&str> {
-    if s.is_empty() || s == "-" {
-        None
-    } else {
-        Some(s)
-    }
-}
-
-/// [`split_request`] over a field that may own its text (when it held an escape).
-pub(crate) fn request_parts(request: Cow<'_, str>) -> [Option<Cow<'_, str>>; 3] {
-    match request {
-        Cow::Borrowed(t) => {
-            let (verb, url, proto) = split_request(t);
-            [
-                verb.map(Cow::Borrowed),
-                url.map(Cow::Borrowed),
-                proto.map(Cow::Borrowed),
-            ]
-        }
-        Cow::Owned(t) => {
-            let (verb, url, proto) = split_request(&t);
-            let own = |s: &str| Cow::Owned(s.to_owned());
-            [verb.map(own), url.map(own), proto.map(own)]
-        }
     }
 }
 
@@ -422,41 +784,207 @@ pub(crate) fn status_code(t: &str, field: &'static str) -> Result<Option<u16>, P
         .ok_or_else(|| ParseError::invalid(field, "a status code"))
 }
 
+/// Splits `ip:port` (IPv4, or IPv6 bare `a:b::c:port` or bracketed `[a:b::c]:port`);
+/// `-` gives `(None, None)`.
+#[inline]
+pub(crate) fn ip_port<'a>(
+    t: &'a str,
+    field: &'static str,
+) -> Result<(Option<&'a str>, Option<u16>), ParseError> {
+    if t.starts_with('[') {
+        return host_port(t, field);
+    }
+    if t == "-" {
+        return Ok((None, None));
+    }
+    let colon = t.as_bytes().iter().rposition(|&b| b == b':');
+    // `colon` is at an ASCII byte: a char boundary.
+    match colon.map(|c| (t.get(..c), t.get(c + 1..))) {
+        Some((Some(ip), Some(port))) if !ip.is_empty() => {
+            match parse_u64(port).and_then(|p| u16::try_from(p).ok()) {
+                Some(port) => Ok((Some(ip), Some(port))),
+                None => Err(ParseError::invalid(field, "ip:port")),
+            }
+        }
+        _ => Err(ParseError::invalid(field, "ip:port")),
+    }
+}
+
+/// Parses AWS's timestamps. Fast path for the layout load balancers write,
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`; anything else goes through RFC 3339 parsing.
+pub(crate) fn aws_time(t: &str, field: &'static str) -> Result<Timestamp, ParseError> {
+    if let Ok(b) = <&[u8; 27]>::try_from(t.as_bytes())
+        && let Some(ts) = fixed_time(b)
+    {
+        return Ok(ts);
+    }
+    rfc3339(t, field)
+}
+
+/// Whether the 8 bytes of `w` are all ASCII digits.
+#[inline]
+fn all_digits(w: u64) -> bool {
+    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    // Digits are 0x30..=0x39: high nibble 3, and still 3 after adding 6.
+    w & NIBBLES == ZEROS && w.wrapping_add(0x0606_0606_0606_0606) & NIBBLES == ZEROS
+}
+
+/// `byte` placed at byte `at` of a little-endian word, turned into `'0'` by XOR.
+const fn sep(byte: u8, at: u32) -> u64 {
+    ((byte ^ b'0') as u64) << (8 * at)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, or `None`.
+#[inline]
+fn fixed_time(b: &[u8; 27]) -> Option<Timestamp> {
+    let w = |at: usize| word(b, at).unwrap_or_default();
+    let last = u64::from_le_bytes([b[24], b[25], b[26], b'0', b'0', b'0', b'0', b'0']);
+    // XOR turns each expected separator into '0': the words are then all digits exactly when
+    // every digit is a digit and every separator is the expected one.
+    let valid = all_digits(w(0) ^ (sep(b'-', 4) | sep(b'-', 7)))
+        && all_digits(w(8) ^ (sep(b'T', 2) | sep(b':', 5)))
+        && all_digits(w(16) ^ (sep(b':', 0) | sep(b'.', 3)))
+        && all_digits(last ^ sep(b'Z', 2));
+    if !valid {
+        return None;
+    }
+    let d = |i: usize| u32::from(b[i].wrapping_sub(b'0'));
+    let two = |i: usize| d(i) * 10 + d(i + 1);
+    Timestamp::from_civil(
+        i64::from(two(0) * 100 + two(2)),
+        two(5),
+        two(8),
+        two(11),
+        two(14),
+        two(17),
+        (two(20) * 10_000 + two(22) * 100 + two(24)) * 1000,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn text(raw: &str) -> Text<'_> {
+        Text {
+            raw,
+            escaped: raw.contains('\\'),
+        }
+    }
+
+    fn parts(t: &str) -> [Option<String>; 3] {
+        text(t).split_request().map(|p| {
+            p.map(|p| {
+                serde_json::to_value(p)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+        })
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
     #[test]
     fn splits_request_lines() {
         assert_eq!(
-            split_request("GET http://www.example.com:80/ HTTP/1.1"),
-            (
-                Some("GET"),
-                Some("http://www.example.com:80/"),
-                Some("HTTP/1.1")
-            )
+            parts("GET http://www.example.com:80/ HTTP/1.1"),
+            [s("GET"), s("http://www.example.com:80/"), s("HTTP/1.1")]
         );
-        assert_eq!(split_request("- - - "), (None, None, None));
-        assert_eq!(split_request("- - -"), (None, None, None));
-        assert_eq!(split_request("-"), (None, None, None));
-        assert_eq!(split_request(""), (None, None, None));
+        assert_eq!(parts("- - - "), [None, None, None]);
+        assert_eq!(parts("- - -"), [None, None, None]);
+        assert_eq!(parts("-"), [None, None, None]);
+        assert_eq!(parts(""), [None, None, None]);
         assert_eq!(
-            split_request("GET /a b c HTTP/1.1"),
-            (Some("GET"), Some("/a b c"), Some("HTTP/1.1"))
+            parts("GET /a b c HTTP/1.1"),
+            [s("GET"), s("/a b c"), s("HTTP/1.1")]
         );
-        assert_eq!(split_request("GET /"), (Some("GET"), Some("/"), None));
+        assert_eq!(parts("GET /"), [s("GET"), s("/"), None]);
+        assert_eq!(parts("- a € HTTP/1.1"), [None, s("a €"), s("HTTP/1.1")]);
         assert_eq!(
-            split_request("- a € HTTP/1.1"),
-            (None, Some("a €"), Some("HTTP/1.1"))
+            parts(r#"GET /\"x\" HTTP/1.1"#),
+            [s("GET"), s("/\"x\""), s("HTTP/1.1")]
+        );
+        assert_eq!(
+            parts(r#"GET /a\ b HTTP/1.1"#),
+            [s("GET"), s("/a b"), s("HTTP/1.1")]
+        );
+        assert_eq!(
+            parts(r#"GET /a\\ b HTTP/1.1"#),
+            [s("GET"), s("/a\\ b"), s("HTTP/1.1")]
         );
     }
 
     #[test]
-    fn owned_request_parts_keep_their_text() {
-        let [verb, url, proto] = request_parts(Cow::Owned("GET /\"x\" HTTP/1.1".to_owned()));
-        assert_eq!(verb.as_deref(), Some("GET"));
-        assert_eq!(url.as_deref(), Some("/\"x\""));
-        assert_eq!(proto.as_deref(), Some("HTTP/1.1"));
+    fn quoted_fields() {
+        let mut f = Cursor::new(r#"a "b c" "" "d\"e" "f\\" "-" - "é\€" x"#).unwrap();
+        assert_eq!(f.quoted("1").unwrap(), Text::plain("a"));
+        assert_eq!(f.quoted("2").unwrap(), Text::plain("b c"));
+        assert_eq!(f.quoted("3").unwrap(), Text::plain(""));
+        assert_eq!(
+            serde_json::to_string(&f.quoted("4").unwrap()).unwrap(),
+            r#""d\"e""#
+        );
+        assert_eq!(
+            serde_json::to_string(&f.quoted("5").unwrap()).unwrap(),
+            r#""f\\""#
+        );
+        assert_eq!(f.opt_quoted("6").unwrap(), None);
+        assert_eq!(f.opt_quoted("7").unwrap(), None);
+        assert_eq!(
+            serde_json::to_string(&f.quoted("8").unwrap()).unwrap(),
+            r#""é€""#
+        );
+        assert_eq!(f.token("9").unwrap(), "x");
+        assert!(f.is_empty());
+        assert_eq!(f.token("10").unwrap_err().field(), "10");
+        for bad in [r#""abc"#, r#""abc\"#, r#""abc\""#, r#""abc"x"#, "\"\\é"] {
+            let mut f = Cursor::new(bad).unwrap();
+            assert_eq!(
+                f.quoted("user_agent").unwrap_err().field(),
+                "user_agent",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn finds_bytes_like_memchr() {
+        let mut hay = Vec::new();
+        for len in 0..80usize {
+            hay.clear();
+            hay.extend((0..len).map(|i| [b'a', 0x80, 0xff, 0x21, 0x01][i % 5]));
+            for at in 0..=len {
+                let mut h = hay.clone();
+                if at < len {
+                    h[at] = b' ';
+                }
+                assert_eq!(find(b' ', &h), memchr(b' ', &h), "{len} {at}");
+                if at < len {
+                    h[at] = b'"';
+                }
+                assert_eq!(
+                    find2(b'"', b'\\', &h),
+                    memchr2(b'"', b'\\', &h),
+                    "{len} {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn finds_bytes_near_and_far() {
+        let hay = b"0123456789abcdefghijklmnopqrstuvwxyz \"";
+        assert_eq!(find(b' ', hay), Some(36));
+        assert_eq!(find(b'3', hay), Some(3));
+        assert_eq!(find(b'!', hay), None);
+        assert_eq!(find2(b'"', b' ', hay), Some(36));
+        assert_eq!(find2(b'"', b'5', b"01\"5"), Some(2));
+        assert_eq!(find(b' ', b""), None);
     }
 
     #[test]
@@ -477,13 +1005,15 @@ mod tests {
             "1e3",
             "+1",
             "1.",
+            ".5",
+            "12345678901234567890.123",
         ] {
             let expected = t.parse::<f64>().unwrap();
             assert_eq!(seconds(t, "f").unwrap(), Some(expected), "{t}");
         }
         assert_eq!(seconds("-", "f").unwrap(), None);
         assert_eq!(seconds("-1", "f").unwrap(), Some(-1.0));
-        for bad in ["", "x", ".5x", "1..2", "--1", "NaN", "inf", "1,5"] {
+        for bad in ["", "x", ".5x", "1..2", "--1", "NaN", "inf", "1,5", "1e999"] {
             assert_eq!(seconds(bad, "f").unwrap_err().field(), "f", "{bad}");
         }
     }
@@ -498,69 +1028,118 @@ mod tests {
     }
 
     #[test]
-    fn lists_serialize_as_arrays() {
-        let list = |text: &'static str, separator, numbers| List {
-            text: Cow::Borrowed(text),
-            separator,
-            numbers,
-        };
-        let json = |l: List<'_>| serde_json::to_string(&l).unwrap();
+    fn ip_ports() {
         assert_eq!(
-            json(list("authenticate,forward", b',', false)),
-            r#"["authenticate","forward"]"#
+            ip_port("10.0.0.1:80", "c").unwrap(),
+            (Some("10.0.0.1"), Some(80))
         );
         assert_eq!(
-            json(list("10.0.0.1:80 10.0.0.2:80", b' ', false)),
-            r#"["10.0.0.1:80","10.0.0.2:80"]"#
+            ip_port("2001:db8::1:8080", "c").unwrap(),
+            (Some("2001:db8::1"), Some(8080))
         );
-        assert_eq!(json(list("200 - 502", b' ', true)), "[200,null,502]");
-        assert_eq!(json(list("", b' ', true)), "[]");
+        assert_eq!(ip_port("[::1]:443", "c").unwrap(), (Some("::1"), Some(443)));
+        assert_eq!(ip_port("-", "c").unwrap(), (None, None));
+        for bad in [
+            "10.0.0.1",
+            "10.0.0.1:",
+            ":80",
+            "10.0.0.1:99999",
+            "10.0.0.1:+80",
+            "é:é",
+        ] {
+            assert_eq!(ip_port(bad, "c").unwrap_err().field(), "c", "{bad}");
+        }
     }
 
     #[test]
-    fn numeric_lists_are_checked() {
-        let mut f = Fields::new(r#""200 x""#);
-        let err = opt_list(&mut f, "target_status_code_list", b' ', true).unwrap_err();
-        assert_eq!(err.field(), "target_status_code_list");
-        let mut f = Fields::new(r#""-""#);
-        assert!(
-            opt_list(&mut f, "target_status_code_list", b' ', true)
-                .unwrap()
-                .is_none()
+    fn timestamps_match_rfc3339_parsing() {
+        for t in [
+            "2018-07-02T22:23:00.186641Z",
+            "2018-07-02T22:22:48.364000Z",
+            "2000-02-29T00:00:00.000000Z",
+            "2018-07-02T22:23:00Z",
+            "2018-07-02T22:23:00.1Z",
+            "2016-12-31T23:59:60.000000Z",
+        ] {
+            assert_eq!(
+                aws_time(t, "time").unwrap(),
+                Timestamp::parse_rfc3339(t).unwrap(),
+                "{t}"
+            );
+        }
+        for bad in [
+            "2018-02-30T00:00:00.000000Z",
+            "2018-07-02T22:23:00.18664xZ",
+            "2018-07-02X22:23:00.186641Z",
+            "2018-07-02T22:23:00.186641+",
+            "yesterday",
+            "",
+        ] {
+            assert_eq!(aws_time(bad, "time").unwrap_err().field(), "time", "{bad}");
+        }
+    }
+
+    #[test]
+    fn lists_serialize_as_arrays() {
+        let json = |raw: &str, separator, numbers| {
+            serde_json::to_string(&List {
+                text: text(raw),
+                separator,
+                numbers,
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            json("authenticate,forward", b',', false),
+            r#"["authenticate","forward"]"#
         );
+        assert_eq!(
+            json("10.0.0.1:80 10.0.0.2:80", b' ', false),
+            r#"["10.0.0.1:80","10.0.0.2:80"]"#
+        );
+        assert_eq!(json("200 - 502", b' ', true), "[200,null,502]");
+        assert_eq!(json("", b' ', true), "[]");
+        assert_eq!(json(r#"a\,b,c\"d"#, b',', false), r#"["a,b","c\"d"]"#);
     }
 
     const HTTP: &str = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_1234abcd5678ef90 "-" "-" "-""#;
 
     #[test]
-    fn parses_every_field_without_allocating() {
+    fn parses_every_field() {
         let r = parse(HTTP).unwrap();
-        assert_eq!(r.kind, "http");
-        assert_eq!(r.client_ip, Some("192.168.131.39"));
-        assert_eq!(r.target_port, Some(80));
-        assert_eq!(r.target_processing_time, Some(0.001));
-        assert!(matches!(
-            r.request_url,
-            Some(Cow::Borrowed("http://www.example.com:80/"))
-        ));
-        assert!(matches!(r.user_agent, Some(Cow::Borrowed("curl/7.46.0"))));
+        assert_eq!(r.request_type(), "http");
+        assert_eq!(r.elb(), "app/my-loadbalancer/50dc6c495c0c9188");
+        assert_eq!(r.raw(Field::ClientIp), Some("192.168.131.39"));
+        assert_eq!(r.ports, [Some(2817), Some(80)]);
+        assert_eq!(r.times[1], 0.001);
+        assert_eq!(r.raw(Field::RequestUrl), Some("http://www.example.com:80/"));
+        assert_eq!(r.raw(Field::UserAgent), Some("curl/7.46.0"));
         assert_eq!(r.matched_rule_priority, Some(0));
-        assert!(matches!(
-            r.conn_trace_id,
-            Some(Cow::Borrowed("TID_1234abcd5678ef90"))
-        ));
-        assert!(r.request_transform_status.is_none());
+        assert_eq!(r.raw(Field::ConnTraceId), Some("TID_1234abcd5678ef90"));
+        assert_eq!(r.raw(Field::RequestTransformStatus), None);
+        assert_eq!(r.escaped, 0);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), r.member_count());
+    }
+
+    #[test]
+    fn a_record_is_compact() {
+        assert!(
+            std::mem::size_of::<AlbRecord<'_>>() <= 360,
+            "{}",
+            std::mem::size_of::<AlbRecord<'_>>()
+        );
     }
 
     #[test]
     fn older_entries_end_early() {
         // Cut the entry after each field from `ssl_protocol` on: every prefix parses.
-        let mut f = Fields::new(HTTP);
+        let mut f = Cursor::new(HTTP).unwrap();
         for _ in 0..16 {
             f.quoted("skip").unwrap();
         }
         while !f.is_empty() {
-            let end = HTTP.len() - f.rest().len();
+            let end = HTTP.len() - f.rest.len();
             assert!(parse(&HTTP[..end]).is_ok(), "{}", &HTTP[..end]);
             f.quoted("skip").unwrap();
         }
@@ -585,6 +1164,8 @@ mod tests {
         assert_eq!(parse(&bad).unwrap_err().field(), "request_creation_time");
         let bad = HTTP.replace("\"curl/7.46.0\"", "\"curl/7.46.0");
         assert!(parse(&bad).is_err());
+        let bad = HTTP.replace("\"200\"", "\"2OO\"");
+        assert_eq!(parse(&bad).unwrap_err().field(), "target_status_code_list");
         assert_eq!(parse("http").unwrap_err().field(), "time");
     }
 }

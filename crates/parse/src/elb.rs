@@ -9,14 +9,11 @@
 //! as request, `-` status codes and `"-"` as user agent, which are omitted. Fields after
 //! `ssl_protocol` (AWS has not added any) are ignored, as for the other AWS formats.
 
-use std::borrow::Cow;
-
 use logferry_core::Timestamp;
 use serde::Serialize;
 
-use crate::alb::{opt_quoted, request_parts, seconds, status_code, trim_line_end};
+use crate::alb::{Cursor, Text, aws_time, ip_port, seconds, status_code, trim_line_end};
 use crate::error::ParseError;
-use crate::fields::{Fields, host_port, rfc3339};
 
 /// One Classic Load Balancer access log entry.
 ///
@@ -65,13 +62,13 @@ pub struct ElbRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sent_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_verb: Option<Cow<'a, str>>,
+    request_verb: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_url: Option<Cow<'a, str>>,
+    request_url: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_proto: Option<Cow<'a, str>>,
+    request_proto: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<Cow<'a, str>>,
+    user_agent: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssl_cipher: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,11 +94,11 @@ impl ElbRecord<'_> {
 
 /// Parses one Classic Load Balancer access log entry.
 pub(crate) fn parse(line: &str) -> Result<ElbRecord<'_>, ParseError> {
-    let mut f = Fields::new(trim_line_end(line));
-    let timestamp = rfc3339(f.token("time")?, "time")?;
+    let mut f = Cursor::new(trim_line_end(line))?;
+    let timestamp = aws_time(f.token("time")?, "time")?;
     let elb = f.token("elb")?;
-    let (client_ip, client_port) = host_port(f.token("client:port")?, "client:port")?;
-    let (backend_ip, backend_port) = host_port(f.token("backend:port")?, "backend:port")?;
+    let (client_ip, client_port) = ip_port(f.token("client:port")?, "client:port")?;
+    let (backend_ip, backend_port) = ip_port(f.token("backend:port")?, "backend:port")?;
     let request_processing_time = seconds(
         f.token("request_processing_time")?,
         "request_processing_time",
@@ -118,8 +115,8 @@ pub(crate) fn parse(line: &str) -> Result<ElbRecord<'_>, ParseError> {
     let backend_status_code = status_code(f.token("backend_status_code")?, "backend_status_code")?;
     let received_bytes = f.opt_u64("received_bytes")?;
     let sent_bytes = f.opt_u64("sent_bytes")?;
-    let [request_verb, request_url, request_proto] = request_parts(f.quoted("request")?);
-    let user_agent = opt_quoted(&mut f, "user_agent")?;
+    let [request_verb, request_url, request_proto] = f.quoted("request")?.split_request();
+    let user_agent = f.opt_quoted("user_agent")?;
     let ssl_cipher = f.opt_token("ssl_cipher")?;
     let ssl_protocol = f.opt_token("ssl_protocol")?;
     // Anything after `ssl_protocol` is a field this parser does not know: ignored.
@@ -153,14 +150,14 @@ mod tests {
     const HTTP: &str = r#"2015-05-13T23:39:43.945958Z my-loadbalancer 192.168.131.39:2817 10.0.0.1:80 0.000073 0.001048 0.000057 200 200 0 29 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -"#;
 
     #[test]
-    fn parses_an_http_entry_without_allocating() {
+    fn parses_an_http_entry() {
         let r = parse(HTTP).unwrap();
         assert_eq!(r.elb, "my-loadbalancer");
         assert_eq!(r.backend_ip, Some("10.0.0.1"));
         assert_eq!(r.request_processing_time, Some(0.000073));
         assert_eq!(r.backend_status_code, Some(200));
-        assert!(matches!(r.request_verb, Some(Cow::Borrowed("GET"))));
-        assert!(matches!(r.user_agent, Some(Cow::Borrowed("curl/7.38.0"))));
+        assert_eq!(r.request_verb, Some(Text::plain("GET")));
+        assert_eq!(r.user_agent, Some(Text::plain("curl/7.38.0")));
         assert_eq!(r.ssl_cipher, None);
     }
 
