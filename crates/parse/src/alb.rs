@@ -11,18 +11,20 @@
 //!   missing fields are omitted from the record;
 //! - anything after the last known field is ignored.
 //!
-//! The hot path makes one pass over the line and allocates nothing, escapes included: a
-//! record keeps the line and the position of each text field (8 bytes per field) plus the
-//! parsed numbers, and `\"` / `\\` escapes are resolved while serializing.
+//! Quoted fields are kept exactly as logged: load balancers write a `"` inside a value as
+//! `\x22`, and this parser does not decode escapes (a backslash-escaped quote, `\"`, does not
+//! end a field but is kept as is).
+//!
+//! The hot path makes one pass over the line, a word (8 bytes) at a time, and allocates
+//! nothing: a record keeps the line and the position of each text field (8 bytes per field)
+//! plus the parsed numbers.
 //!
 //! This module also holds the pieces the Classic Load Balancer parser (`elb`) shares: the
-//! field cursor, quoted [`Text`], request-line splitting, durations, status codes, `ip:port`
-//! and the fast path for AWS's timestamps.
-
-use std::fmt;
+//! field cursor, request-line splitting, durations, status codes, `ip:port` and the fast path
+//! for AWS's timestamps.
 
 use logferry_core::Timestamp;
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr2, memrchr};
 use serde::Serialize;
 use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 
@@ -117,8 +119,6 @@ pub struct AlbRecord<'a> {
     ports: [Option<u16>; 2],
     /// `elb_status_code`, `target_status_code`.
     codes: [Option<u16>; 2],
-    /// Bit `i` is set when text field `i` holds a backslash escape.
-    escaped: u32,
     /// The text fields, by [`Field`].
     spans: [Span; TEXT_FIELDS],
 }
@@ -132,12 +132,12 @@ impl<'a> AlbRecord<'a> {
 
     /// `type`: `http`, `https`, `h2`, `grpcs`, `ws` or `wss`.
     pub fn request_type(&self) -> &'a str {
-        self.raw(Field::Type).unwrap_or_default()
+        self.text(Field::Type).unwrap_or_default()
     }
 
     /// `elb`: the resource ID of the load balancer.
     pub fn elb(&self) -> &'a str {
-        self.raw(Field::Elb).unwrap_or_default()
+        self.text(Field::Elb).unwrap_or_default()
     }
 
     /// `elb_status_code`: the status code of the load balancer's response.
@@ -150,8 +150,8 @@ impl<'a> AlbRecord<'a> {
         self.codes[1]
     }
 
-    /// A text field as it is in the line (escapes unresolved).
-    fn raw(&self, field: Field) -> Option<&'a str> {
+    /// A text field.
+    fn text(&self, field: Field) -> Option<&'a str> {
         let span = self.spans[field as usize];
         if span == Span::NONE {
             return None;
@@ -160,28 +160,13 @@ impl<'a> AlbRecord<'a> {
         self.line.get(start..start.checked_add(span.len as usize)?)
     }
 
-    fn text(&self, field: Field) -> Option<Text<'a>> {
-        let raw = self.raw(field)?;
-        Some(Text {
-            raw,
-            escaped: self.escaped & (1 << field as u32) != 0,
-        })
-    }
-
-    fn set(&mut self, field: Field, text: Option<Text<'a>>) {
+    fn set(&mut self, field: Field, text: Option<&'a str>) {
         let Some(text) = text else { return };
         // Every text is a slice of the line, whose length was checked to fit in a u32.
-        let start = (text.raw.as_ptr() as usize).wrapping_sub(self.line.as_ptr() as usize);
-        if let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(text.raw.len())) {
+        let start = (text.as_ptr() as usize).wrapping_sub(self.line.as_ptr() as usize);
+        if let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(text.len())) {
             self.spans[field as usize] = Span { start, len };
-            if text.escaped {
-                self.escaped |= 1 << field as u32;
-            }
         }
-    }
-
-    fn set_str(&mut self, field: Field, raw: Option<&'a str>) {
-        self.set(field, raw.map(Text::plain));
     }
 
     /// How many members the JSON object has.
@@ -254,11 +239,11 @@ impl Serialize for AlbRecord<'_> {
         text!("chosen_cert_arn", ChosenCertArn);
         value!("matched_rule_priority", self.matched_rule_priority);
         value!("request_creation_time", self.request_creation_time);
-        list!("actions_executed", ActionsExecuted, b',', false);
+        list!("actions_executed", ActionsExecuted, ',', false);
         text!("redirect_url", RedirectUrl);
         text!("error_reason", ErrorReason);
-        list!("target_port_list", TargetPortList, b' ', false);
-        list!("target_status_code_list", TargetStatusCodeList, b' ', true);
+        list!("target_port_list", TargetPortList, ' ', false);
+        list!("target_status_code_list", TargetStatusCodeList, ' ', true);
         text!("classification", Classification);
         text!("classification_reason", ClassificationReason);
         text!("conn_trace_id", ConnTraceId);
@@ -308,20 +293,19 @@ pub(crate) fn parse(line: &str) -> Result<AlbRecord<'_>, ParseError> {
         times: times.map(|t| t.unwrap_or(f64::NAN)),
         ports: [client_port, target_port],
         codes,
-        escaped: 0,
         spans: [Span::NONE; TEXT_FIELDS],
     };
-    r.set_str(Field::Type, Some(kind));
-    r.set_str(Field::Elb, Some(elb));
-    r.set_str(Field::ClientIp, client_ip);
-    r.set_str(Field::TargetIp, target_ip);
-    let [verb, url, proto] = request.split_request();
+    r.set(Field::Type, Some(kind));
+    r.set(Field::Elb, Some(elb));
+    r.set(Field::ClientIp, client_ip);
+    r.set(Field::TargetIp, target_ip);
+    let [verb, url, proto] = split_request(request);
     r.set(Field::RequestVerb, verb);
     r.set(Field::RequestUrl, url);
     r.set(Field::RequestProto, proto);
     r.set(Field::UserAgent, user_agent);
-    r.set_str(Field::SslCipher, ssl_cipher);
-    r.set_str(Field::SslProtocol, ssl_protocol);
+    r.set(Field::SslCipher, ssl_cipher);
+    r.set(Field::SslProtocol, ssl_protocol);
     parse_appended(&mut f, &mut r)?;
     Ok(r)
 }
@@ -337,7 +321,7 @@ fn parse_appended<'a>(f: &mut Cursor<'a>, r: &mut AlbRecord<'a>) -> Result<(), P
         };
     }
     next!();
-    r.set_str(Field::TargetGroupArn, f.opt_token("target_group_arn")?);
+    r.set(Field::TargetGroupArn, f.opt_token("target_group_arn")?);
     next!();
     r.set(Field::TraceId, f.opt_quoted("trace_id")?);
     next!();
@@ -370,12 +354,12 @@ fn parse_appended<'a>(f: &mut Cursor<'a>, r: &mut AlbRecord<'a>) -> Result<(), P
     if let Some(codes) = codes {
         let list = List {
             text: codes,
-            separator: b' ',
+            separator: ' ',
             numbers: true,
         };
         if !list
             .items()
-            .all(|item| item.raw == "-" || parse_u64(item.raw).is_some())
+            .all(|item| item == "-" || parse_u64(item).is_some())
         {
             return Err(ParseError::invalid(
                 "target_status_code_list",
@@ -522,15 +506,15 @@ impl<'a> Cursor<'a> {
         crate::fields::opt_u64(self.token(field)?, field)
     }
 
-    /// The next field, quoted or not, without its quotes.
+    /// The next field, quoted or not, without its quotes. A quoted field ends at the first
+    /// `"` not escaped by a backslash; the text is kept as logged.
     #[inline(always)]
-    pub(crate) fn quoted(&mut self, field: &'static str) -> Result<Text<'a>, ParseError> {
+    pub(crate) fn quoted(&mut self, field: &'static str) -> Result<&'a str, ParseError> {
         let Some(body) = self.rest.strip_prefix('"') else {
-            return self.token(field).map(Text::plain);
+            return self.token(field);
         };
         let bytes = body.as_bytes();
         let mut from = 0;
-        let mut escaped = false;
         loop {
             let at = bytes
                 .get(from..)
@@ -538,12 +522,12 @@ impl<'a> Cursor<'a> {
                 .map(|i| i + from)
                 .ok_or_else(|| ParseError::invalid(field, "a closing quote"))?;
             if bytes.get(at) == Some(&b'\\') {
-                // The escaped byte is skipped: searching continues over bytes, for ASCII only.
-                escaped = true;
+                // The escaped byte is skipped: searching goes on over bytes, for ASCII only.
                 from = at + 2;
                 continue;
             }
-            let raw = body.get(..at).unwrap_or_default();
+            // `at` is at the ASCII quote: a char boundary.
+            let text = body.get(..at).unwrap_or_default();
             match bytes.get(at + 1) {
                 None => self.rest = "",
                 Some(b' ') => self.rest = body.get(at + 2..).unwrap_or(""),
@@ -554,7 +538,7 @@ impl<'a> Cursor<'a> {
                     ));
                 }
             }
-            return Ok(Text { raw, escaped });
+            return Ok(text);
         }
     }
 
@@ -563,140 +547,31 @@ impl<'a> Cursor<'a> {
     pub(crate) fn opt_quoted(
         &mut self,
         field: &'static str,
-    ) -> Result<Option<Text<'a>>, ParseError> {
+    ) -> Result<Option<&'a str>, ParseError> {
         if let Some(rest) = self.rest.strip_prefix("\"-\" ") {
             self.rest = rest;
             return Ok(None);
         }
-        let text = self.quoted(field)?;
-        Ok(if text.raw == "-" { None } else { Some(text) })
+        self.quoted(field).map(dash_none)
     }
 }
 
-/// The text of a field as it is between its quotes. Escapes (`\"`, `\\`: a backslash and
-/// the character it escapes) are resolved when the text is serialized, without allocating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Text<'a> {
-    raw: &'a str,
-    /// Whether `raw` holds a backslash.
-    escaped: bool,
-}
-
-impl<'a> Text<'a> {
-    /// Text without escapes.
-    pub(crate) fn plain(raw: &'a str) -> Text<'a> {
-        Text {
-            raw,
-            escaped: false,
-        }
-    }
-
-    /// A part of this text.
-    fn part(self, raw: &'a str) -> Text<'a> {
-        Text {
-            raw,
-            escaped: self.escaped && raw.contains('\\'),
-        }
-    }
-
-    /// Splits `raw` at each `separator` that is not escaped.
-    fn split(self, separator: u8) -> impl Iterator<Item = Text<'a>> {
-        let mut rest = Some(self.raw);
-        std::iter::from_fn(move || {
-            let text = rest?;
-            let end = if self.escaped {
-                let bytes = text.as_bytes();
-                let mut i = 0;
-                loop {
-                    match bytes.get(i) {
-                        None => break None,
-                        Some(b'\\') => i += 2,
-                        Some(&b) if b == separator => break Some(i),
-                        Some(_) => i += 1,
-                    }
-                }
-            } else {
-                memchr(separator, text.as_bytes())
-            };
-            // `end` is at the ASCII separator: a char boundary.
-            let (item, next) = match end {
-                Some(end) => (text.get(..end).unwrap_or_default(), text.get(end + 1..)),
-                None => (text, None),
-            };
-            rest = next;
-            Some(self.part(item))
-        })
-    }
-
-    /// Splits a request line `VERB URL PROTO` (AWS's `"request"` field). The verb is the first
-    /// word and the protocol the last, so a URL holding spaces stays whole; trailing spaces are
-    /// ignored, so `- - - ` gives three `None`. Empty parts and `-` are `None`.
-    pub(crate) fn split_request(self) -> [Option<Text<'a>>; 3] {
-        let t = self.raw.trim_end_matches(' ');
-        let bytes = t.as_bytes();
-        let (first, last) = if self.escaped {
-            // Only unescaped spaces split.
-            let (mut first, mut last) = (None, None);
-            let mut i = 0;
-            while let Some(&b) = bytes.get(i) {
-                match b {
-                    b'\\' => i += 2,
-                    b' ' => {
-                        first = first.or(Some(i));
-                        last = Some(i);
-                        i += 1;
-                    }
-                    _ => i += 1,
-                }
-            }
-            (first, last)
-        } else {
-            (memchr(b' ', bytes), memchr::memrchr(b' ', bytes))
-        };
-        let part = |s: Option<&'a str>| {
-            s.filter(|s| !s.is_empty() && *s != "-")
-                .map(|s| self.part(s))
-        };
-        // Both indices are at ASCII spaces: char boundaries.
-        match (first, last) {
-            (Some(first), Some(last)) if last > first => [
-                part(t.get(..first)),
-                part(t.get(first + 1..last)),
-                part(t.get(last + 1..)),
-            ],
-            (Some(first), _) => [part(t.get(..first)), part(t.get(first + 1..)), None],
-            _ => [part(Some(t)), None, None],
-        }
-    }
-}
-
-impl Serialize for Text<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.escaped {
-            serializer.collect_str(&Unescaped(self.raw))
-        } else {
-            serializer.serialize_str(self.raw)
-        }
-    }
-}
-
-/// Displays text with its `\x` escapes resolved to `x`.
-struct Unescaped<'a>(&'a str);
-
-impl fmt::Display for Unescaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        while let Some(at) = memchr(b'\\', rest.as_bytes()) {
-            f.write_str(rest.get(..at).unwrap_or_default())?;
-            // After the ASCII backslash: a char boundary.
-            let after = rest.get(at + 1..).unwrap_or_default();
-            let mut chars = after.chars();
-            if let Some(c) = chars.next() {
-                fmt::Write::write_char(f, c)?;
-            }
-            rest = chars.as_str();
-        }
-        f.write_str(rest)
+/// Splits a request line `VERB URL PROTO` (AWS's `"request"` field). The verb is the first
+/// word and the protocol the last, so a URL holding spaces stays whole; trailing spaces are
+/// ignored, so `- - - ` gives three `None`. Empty parts and `-` are `None`.
+pub(crate) fn split_request<'a>(request: &'a str) -> [Option<&'a str>; 3] {
+    let t = request.trim_end_matches(' ');
+    let bytes = t.as_bytes();
+    let part = |s: Option<&'a str>| s.filter(|s| !s.is_empty() && *s != "-");
+    // Both indices are at ASCII spaces: char boundaries.
+    match (memchr(b' ', bytes), memrchr(b' ', bytes)) {
+        (Some(first), Some(last)) if last > first => [
+            part(t.get(..first)),
+            part(t.get(first + 1..last)),
+            part(t.get(last + 1..)),
+        ],
+        (Some(first), _) => [part(t.get(..first)), part(t.get(first + 1..)), None],
+        _ => [part(Some(t)), None, None],
     }
 }
 
@@ -704,17 +579,17 @@ impl fmt::Display for Unescaped<'_> {
 /// serialized as a JSON array by walking the field: no allocation. Empty items are skipped;
 /// an item that is `-` becomes `null`, keeping the positions of parallel lists aligned.
 struct List<'a> {
-    text: Text<'a>,
-    separator: u8,
+    text: &'a str,
+    separator: char,
     /// Items are status codes, serialized as numbers (checked when parsing).
     numbers: bool,
 }
 
 impl<'a> List<'a> {
-    fn items(&self) -> impl Iterator<Item = Text<'a>> {
+    fn items(&self) -> impl Iterator<Item = &'a str> {
         self.text
             .split(self.separator)
-            .filter(|item| !item.raw.is_empty())
+            .filter(|item| !item.is_empty())
     }
 }
 
@@ -722,12 +597,12 @@ impl Serialize for List<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(None)?;
         for item in self.items() {
-            if item.raw == "-" {
+            if item == "-" {
                 seq.serialize_element(&())?;
-            } else if let Some(n) = parse_u64(item.raw).filter(|_| self.numbers) {
+            } else if let Some(n) = parse_u64(item).filter(|_| self.numbers) {
                 seq.serialize_element(&n)?;
             } else {
-                seq.serialize_element(&item)?;
+                seq.serialize_element(item)?;
             }
         }
         seq.end()
@@ -866,23 +741,8 @@ fn fixed_time(b: &[u8; 27]) -> Option<Timestamp> {
 mod tests {
     use super::*;
 
-    fn text(raw: &str) -> Text<'_> {
-        Text {
-            raw,
-            escaped: raw.contains('\\'),
-        }
-    }
-
     fn parts(t: &str) -> [Option<String>; 3] {
-        text(t).split_request().map(|p| {
-            p.map(|p| {
-                serde_json::to_value(p)
-                    .unwrap()
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-        })
+        split_request(t).map(|p| p.map(str::to_owned))
     }
 
     fn s(v: &str) -> Option<String> {
@@ -905,40 +765,25 @@ mod tests {
         );
         assert_eq!(parts("GET /"), [s("GET"), s("/"), None]);
         assert_eq!(parts("- a € HTTP/1.1"), [None, s("a €"), s("HTTP/1.1")]);
+        // Kept as logged: ALB writes a quote as `\x22`.
         assert_eq!(
-            parts(r#"GET /\"x\" HTTP/1.1"#),
-            [s("GET"), s("/\"x\""), s("HTTP/1.1")]
-        );
-        assert_eq!(
-            parts(r#"GET /a\ b HTTP/1.1"#),
-            [s("GET"), s("/a b"), s("HTTP/1.1")]
-        );
-        assert_eq!(
-            parts(r#"GET /a\\ b HTTP/1.1"#),
-            [s("GET"), s("/a\\ b"), s("HTTP/1.1")]
+            parts(r#"GET /q?a=\x22 HTTP/1.1"#),
+            [s("GET"), s(r#"/q?a=\x22"#), s("HTTP/1.1")]
         );
     }
 
     #[test]
     fn quoted_fields() {
         let mut f = Cursor::new(r#"a "b c" "" "d\"e" "f\\" "-" - "é\€" x"#).unwrap();
-        assert_eq!(f.quoted("1").unwrap(), Text::plain("a"));
-        assert_eq!(f.quoted("2").unwrap(), Text::plain("b c"));
-        assert_eq!(f.quoted("3").unwrap(), Text::plain(""));
-        assert_eq!(
-            serde_json::to_string(&f.quoted("4").unwrap()).unwrap(),
-            r#""d\"e""#
-        );
-        assert_eq!(
-            serde_json::to_string(&f.quoted("5").unwrap()).unwrap(),
-            r#""f\\""#
-        );
+        assert_eq!(f.quoted("1").unwrap(), "a");
+        assert_eq!(f.quoted("2").unwrap(), "b c");
+        assert_eq!(f.quoted("3").unwrap(), "");
+        // Escapes are skipped over, and kept.
+        assert_eq!(f.quoted("4").unwrap(), r#"d\"e"#);
+        assert_eq!(f.quoted("5").unwrap(), r#"f\\"#);
         assert_eq!(f.opt_quoted("6").unwrap(), None);
         assert_eq!(f.opt_quoted("7").unwrap(), None);
-        assert_eq!(
-            serde_json::to_string(&f.quoted("8").unwrap()).unwrap(),
-            r#""é€""#
-        );
+        assert_eq!(f.quoted("8").unwrap(), r#"é\€"#);
         assert_eq!(f.token("9").unwrap(), "x");
         assert!(f.is_empty());
         assert_eq!(f.token("10").unwrap_err().field(), "10");
@@ -1081,25 +926,25 @@ mod tests {
 
     #[test]
     fn lists_serialize_as_arrays() {
-        let json = |raw: &str, separator, numbers| {
+        let json = |text: &str, separator, numbers| {
             serde_json::to_string(&List {
-                text: text(raw),
+                text,
                 separator,
                 numbers,
             })
             .unwrap()
         };
         assert_eq!(
-            json("authenticate,forward", b',', false),
+            json("authenticate,forward", ',', false),
             r#"["authenticate","forward"]"#
         );
         assert_eq!(
-            json("10.0.0.1:80 10.0.0.2:80", b' ', false),
+            json("10.0.0.1:80 10.0.0.2:80", ' ', false),
             r#"["10.0.0.1:80","10.0.0.2:80"]"#
         );
-        assert_eq!(json("200 - 502", b' ', true), "[200,null,502]");
-        assert_eq!(json("", b' ', true), "[]");
-        assert_eq!(json(r#"a\,b,c\"d"#, b',', false), r#"["a,b","c\"d"]"#);
+        assert_eq!(json("200 - 502", ' ', true), "[200,null,502]");
+        assert_eq!(json("", ' ', true), "[]");
+        assert_eq!(json("a  b ", ' ', false), r#"["a","b"]"#);
     }
 
     const HTTP: &str = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_1234abcd5678ef90 "-" "-" "-""#;
@@ -1109,15 +954,17 @@ mod tests {
         let r = parse(HTTP).unwrap();
         assert_eq!(r.request_type(), "http");
         assert_eq!(r.elb(), "app/my-loadbalancer/50dc6c495c0c9188");
-        assert_eq!(r.raw(Field::ClientIp), Some("192.168.131.39"));
+        assert_eq!(r.text(Field::ClientIp), Some("192.168.131.39"));
         assert_eq!(r.ports, [Some(2817), Some(80)]);
         assert_eq!(r.times[1], 0.001);
-        assert_eq!(r.raw(Field::RequestUrl), Some("http://www.example.com:80/"));
-        assert_eq!(r.raw(Field::UserAgent), Some("curl/7.46.0"));
+        assert_eq!(
+            r.text(Field::RequestUrl),
+            Some("http://www.example.com:80/")
+        );
+        assert_eq!(r.text(Field::UserAgent), Some("curl/7.46.0"));
         assert_eq!(r.matched_rule_priority, Some(0));
-        assert_eq!(r.raw(Field::ConnTraceId), Some("TID_1234abcd5678ef90"));
-        assert_eq!(r.raw(Field::RequestTransformStatus), None);
-        assert_eq!(r.escaped, 0);
+        assert_eq!(r.text(Field::ConnTraceId), Some("TID_1234abcd5678ef90"));
+        assert_eq!(r.text(Field::RequestTransformStatus), None);
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json.as_object().unwrap().len(), r.member_count());
     }

@@ -12,7 +12,7 @@
 use logferry_core::Timestamp;
 use serde::Serialize;
 
-use crate::alb::{Cursor, Text, aws_time, ip_port, seconds, status_code, trim_line_end};
+use crate::alb::{Cursor, aws_time, ip_port, seconds, split_request, status_code, trim_line_end};
 use crate::error::ParseError;
 
 /// One Classic Load Balancer access log entry.
@@ -62,13 +62,13 @@ pub struct ElbRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sent_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_verb: Option<Text<'a>>,
+    request_verb: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_url: Option<Text<'a>>,
+    request_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_proto: Option<Text<'a>>,
+    request_proto: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<Text<'a>>,
+    user_agent: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssl_cipher: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,7 +115,7 @@ pub(crate) fn parse(line: &str) -> Result<ElbRecord<'_>, ParseError> {
     let backend_status_code = status_code(f.token("backend_status_code")?, "backend_status_code")?;
     let received_bytes = f.opt_u64("received_bytes")?;
     let sent_bytes = f.opt_u64("sent_bytes")?;
-    let [request_verb, request_url, request_proto] = f.quoted("request")?.split_request();
+    let [request_verb, request_url, request_proto] = split_request(f.quoted("request")?);
     let user_agent = f.opt_quoted("user_agent")?;
     let ssl_cipher = f.opt_token("ssl_cipher")?;
     let ssl_protocol = f.opt_token("ssl_protocol")?;
@@ -156,8 +156,8 @@ mod tests {
         assert_eq!(r.backend_ip, Some("10.0.0.1"));
         assert_eq!(r.request_processing_time, Some(0.000073));
         assert_eq!(r.backend_status_code, Some(200));
-        assert_eq!(r.request_verb, Some(Text::plain("GET")));
-        assert_eq!(r.user_agent, Some(Text::plain("curl/7.38.0")));
+        assert_eq!(r.request_verb, Some("GET"));
+        assert_eq!(r.user_agent, Some("curl/7.38.0"));
         assert_eq!(r.ssl_cipher, None);
     }
 

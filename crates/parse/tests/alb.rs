@@ -128,6 +128,27 @@ fn entries_end_early_or_carry_unknown_fields() {
     assert_eq!(newer, parse(HTTP).unwrap());
 }
 
+#[test]
+fn quoted_values_are_kept_as_logged() {
+    // ALB writes a quote in a request as `\x22`; a backslash-escaped quote does not end the
+    // field either. Neither is decoded.
+    let line = HTTP
+        .replacen(
+            "http://www.example.com:80/",
+            r#"http://www.example.com:80/?q=\x22a\x22"#,
+            1,
+        )
+        .replacen("curl/7.46.0", r#"say \"hi\" \\o/"#, 1);
+    let event = parse(&line).unwrap();
+    assert_eq!(
+        event["request_url"],
+        r#"http://www.example.com:80/?q=\x22a\x22"#
+    );
+    assert_eq!(event["user_agent"], r#"say \"hi\" \\o/"#);
+    assert_eq!(event["ssl_cipher"], Value::Null);
+    assert_eq!(event["conn_trace_id"], "TID_1234abcd5678ef90");
+}
+
 // ---- Round trips: generate the fields, write them as AWS does, parse, compare. ----
 
 /// A generated entry: every field's value, `None` where AWS writes `-`.
@@ -193,9 +214,10 @@ fn time() -> impl Strategy<Value = (i64, u32)> {
     (946_684_800i64..4_102_444_800, 0u32..1_000_000)
 }
 
-/// Text of a quoted field: printable, with quotes, backslashes, spaces and non-ASCII.
+/// Text of a quoted field as ALB logs it: printable, with spaces, non-ASCII, backslashes and
+/// quotes written as `\x22`.
 fn text() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9 ./:;,=()\"\\\\é€-]{0,24}"
+    "([a-zA-Z0-9 ./:;,=()é€-]|\\\\x22|\\\\[a-z]){0,16}"
 }
 
 fn token() -> impl Strategy<Value = String> {
@@ -220,8 +242,8 @@ fn request() -> impl Strategy<Value = (String, String, String)> {
             Just("OPTIONS"),
             Just("-")
         ],
-        // A URL: no space at either end; spaces and quotes inside (`SpaceInUri`).
-        "[a-zA-Z0-9/:.?=&%_~-]([a-zA-Z0-9/:.?=&%_~ \"é-]{0,30}[a-zA-Z0-9/:.?=&%_~-])?",
+        // A URL: no space at either end; spaces, `\x22` and backslashes inside (`SpaceInUri`).
+        "[a-zA-Z0-9/:.?=&%_~-](([a-zA-Z0-9/:.?=&%_~ é-]|\\\\x22|\\\\){0,30}[a-zA-Z0-9/:.?=&%_~-])?",
         prop_oneof![
             Just("HTTP/1.1"),
             Just("HTTP/2.0"),
@@ -358,11 +380,12 @@ fn rfc3339((secs, micros): (i64, u32)) -> String {
         .to_string()
 }
 
-/// A quoted field as AWS writes it (`"` and `\` escaped with a backslash).
+/// A quoted field as AWS writes it: the value between quotes (a `"` in a value is written
+/// `\x22`, which the generators produce as such).
 fn quote(value: Option<&str>) -> String {
     match value {
         None => "\"-\"".to_owned(),
-        Some(v) => format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")),
+        Some(v) => format!("\"{v}\""),
     }
 }
 

@@ -135,10 +135,10 @@ fn entry() -> impl Strategy<Value = Entry> {
         [any::<u64>(), any::<u64>()],
         proptest::option::of((
             prop::sample::select(vec!["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH"]),
-            "[a-z]{2,5}://[a-z.]{1,12}:[0-9]{2,5}/[a-zA-Z0-9/?=&%._~\" -]{0,30}[a-z0-9/]",
+            "[a-z]{2,5}://[a-z.]{1,12}:[0-9]{2,5}/([a-zA-Z0-9/?=&%._~ -]|\\\\x22|\\\\){0,30}[a-z0-9/]",
             prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0", "HTTP/2.0"]),
         )),
-        proptest::option::of("[a-zA-Z0-9 ./;:()\"\\\\é,-]{0,40}"),
+        proptest::option::of("([a-zA-Z0-9 ./;:()é,-]|\\\\x22|\\\\[a-z]){0,40}"),
         proptest::option::of(("[A-Z0-9-]{4,30}", "TLSv1(\\.[123])?|SSLv3")),
     )
         .prop_map(
@@ -160,7 +160,7 @@ fn entry() -> impl Strategy<Value = Entry> {
 fn quote(value: Option<&str>) -> String {
     match value {
         None => "\"-\"".to_owned(),
-        Some(v) => format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")),
+        Some(v) => format!("\"{v}\""),
     }
 }
 
