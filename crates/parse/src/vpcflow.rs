@@ -17,7 +17,6 @@
 use std::fmt;
 
 use logferry_core::Timestamp;
-use memchr::memchr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::error::{FormatError, ParseError};
@@ -207,6 +206,10 @@ impl Layout {
 
     /// The layout of a header line, if `text` is one: every token a field name, none twice.
     fn from_header(text: &str) -> Option<Layout> {
+        // Field names start with a lower-case letter (or `${`); records mostly with a digit.
+        if !text.starts_with(|c: char| c.is_ascii_lowercase() || c == '$') {
+            return None;
+        }
         let mut layout = Layout::empty();
         for token in Tokens::new(text) {
             if !layout.push(FieldId::resolve(token)?) {
@@ -272,6 +275,8 @@ impl VpcFlowOptions {
 #[derive(Debug)]
 pub(crate) struct VpcFlowState {
     layout: Layout,
+    /// The last time read and its value: records of one capture window share their `start`.
+    last_time: Option<(u64, Timestamp)>,
 }
 
 impl VpcFlowState {
@@ -279,7 +284,25 @@ impl VpcFlowState {
     pub(crate) fn new(options: &VpcFlowOptions) -> VpcFlowState {
         VpcFlowState {
             layout: options.layout,
+            last_time: None,
         }
+    }
+
+    /// `secs` (the value of `field`) as a timestamp.
+    fn time(&mut self, secs: u64, field: &'static str) -> Result<Timestamp, ParseError> {
+        if let Some((last, timestamp)) = self.last_time
+            && last == secs
+        {
+            return Ok(timestamp);
+        }
+        let timestamp = i64::try_from(secs)
+            .ok()
+            .and_then(|secs| Timestamp::from_unix(secs, 0))
+            .ok_or_else(|| {
+                ParseError::invalid(field, "a Unix time in seconds (years 0 to 9999)")
+            })?;
+        self.last_time = Some((secs, timestamp));
+        Ok(timestamp)
     }
 }
 
@@ -297,11 +320,15 @@ pub(crate) fn parse_line<'a>(
         state.layout = layout;
         return Ok(None);
     }
-    parse_record(&state.layout, text).map(Some)
+    parse_record(state, text).map(Some)
 }
 
 /// Checks every value of `text` against `layout` and finds the time.
-fn parse_record<'a>(layout: &Layout, text: &'a str) -> Result<VpcFlowRecord<'a>, ParseError> {
+fn parse_record<'a>(
+    state: &mut VpcFlowState,
+    text: &'a str,
+) -> Result<VpcFlowRecord<'a>, ParseError> {
+    let layout = state.layout;
     let mut tokens = Tokens::new(text);
     let (mut start, mut end) = (None, None);
     let ids = layout.ids();
@@ -310,7 +337,7 @@ fn parse_record<'a>(layout: &Layout, text: &'a str) -> Result<VpcFlowRecord<'a>,
             .next()
             .ok_or_else(|| ParseError::missing(id.aws_name()))?;
         if id.is_int() && token != "-" {
-            let value = parse_u64(token)
+            let value = parse_uint(token)
                 .ok_or_else(|| ParseError::invalid(id.aws_name(), "an unsigned integer or `-`"))?;
             match id {
                 FieldId::Start => start = Some(value),
@@ -322,47 +349,124 @@ fn parse_record<'a>(layout: &Layout, text: &'a str) -> Result<VpcFlowRecord<'a>,
     // Values after the layout's last field are ignored, like fields AWS may append to a
     // format in the future.
     let timestamp = match (start, end) {
-        (Some(secs), _) => unix_seconds(secs, "start")?,
-        (None, Some(secs)) => unix_seconds(secs, "end")?,
+        (Some(secs), _) => state.time(secs, "start")?,
+        (None, Some(secs)) => state.time(secs, "end")?,
         (None, None) => Timestamp::now(),
     };
     Ok(VpcFlowRecord {
         timestamp,
         line: text,
-        layout: *layout,
+        layout,
     })
 }
 
-fn unix_seconds(secs: u64, field: &'static str) -> Result<Timestamp, ParseError> {
-    i64::try_from(secs)
-        .ok()
-        .and_then(|secs| Timestamp::from_unix(secs, 0))
-        .ok_or_else(|| ParseError::invalid(field, "a Unix time in seconds (years 0 to 9999)"))
+/// Parses ASCII digits as a `u64` (`None` on anything else or overflow).
+#[inline]
+fn parse_uint(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    // Up to 19 digits cannot overflow a u64: no checked arithmetic needed.
+    if bytes.is_empty() || bytes.len() > 19 {
+        return parse_u64(text);
+    }
+    let mut value = 0u64;
+    for &byte in bytes {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + u64::from(digit);
+    }
+    Some(value)
 }
 
 /// The values of a record: runs of spaces separate them (AWS writes one space; a doubled space
 /// does not make an empty field, which AWS never writes: it writes `-`).
+///
+/// Spaces are found eight bytes at a time (SWAR): a record is mostly short values, where a
+/// byte loop or a `memchr` call per value costs more.
 #[derive(Debug, Clone)]
 struct Tokens<'a> {
-    rest: &'a str,
+    text: &'a str,
+    /// Where the next value may start.
+    pos: usize,
+    /// Offset of the word `spaces` describes.
+    word: usize,
+    /// Spaces of that word not yet used: bit 7 of byte `i` is set for a space at `word + i`.
+    spaces: u64,
+}
+
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const SPACES: u64 = 0x2020_2020_2020_2020;
+
+/// The spaces of `word`: bit 7 of each byte that is `b' '`, exactly (no carry between bytes).
+#[inline]
+fn space_mask(word: u64) -> u64 {
+    let x = word ^ SPACES;
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// The eight bytes at `at`, little-endian, padded with zeros (not spaces) past the end.
+#[inline]
+fn load(bytes: &[u8], at: usize) -> u64 {
+    if let Some(&[a, b, c, d, e, f, g, h]) = bytes.get(at..at.saturating_add(8)) {
+        return u64::from_le_bytes([a, b, c, d, e, f, g, h]);
+    }
+    // The tail: the last eight bytes of the text, shifted so that `at` comes first.
+    let len = bytes.len();
+    if let Some(&[a, b, c, d, e, f, g, h]) = bytes.get(len.wrapping_sub(8)..)
+        && at < len
+    {
+        return u64::from_le_bytes([a, b, c, d, e, f, g, h]) >> (8 * (8 - (len - at)));
+    }
+    // Texts shorter than eight bytes.
+    let mut buf = [0u8; 8];
+    for (slot, byte) in buf.iter_mut().zip(bytes.get(at..).unwrap_or(&[])) {
+        *slot = *byte;
+    }
+    u64::from_le_bytes(buf)
 }
 
 impl<'a> Tokens<'a> {
     fn new(text: &'a str) -> Tokens<'a> {
-        Tokens { rest: text }
+        Tokens {
+            text,
+            pos: 0,
+            word: 0,
+            spaces: space_mask(load(text.as_bytes(), 0)),
+        }
     }
 }
 
 impl<'a> Iterator for Tokens<'a> {
     type Item = &'a str;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<&'a str> {
-        let rest = self.rest.trim_start_matches(' ');
-        let end = memchr(b' ', rest.as_bytes()).unwrap_or(rest.len());
-        // `end` is the index of an ASCII space or the length: always a char boundary.
-        let (token, after) = rest.split_at_checked(end).unwrap_or((rest, ""));
-        self.rest = after;
-        (!token.is_empty()).then_some(token)
+        let len = self.text.len();
+        loop {
+            if self.pos >= len {
+                return None;
+            }
+            while self.spaces == 0 {
+                self.word += 8;
+                if self.word >= len {
+                    // No space left: the value runs to the end.
+                    let token = self.text.get(self.pos..).unwrap_or("");
+                    self.pos = len;
+                    return (!token.is_empty()).then_some(token);
+                }
+                self.spaces = space_mask(load(self.text.as_bytes(), self.word));
+            }
+            let space = self.word + (self.spaces.trailing_zeros() / 8) as usize;
+            self.spaces &= self.spaces - 1;
+            // `pos` and `space` are the end of the text or follow / are an ASCII space: char
+            // boundaries, so `get` always succeeds.
+            let token = self.text.get(self.pos..space).unwrap_or("");
+            self.pos = space + 1;
+            if !token.is_empty() {
+                return Some(token);
+            }
+        }
     }
 }
 
@@ -430,12 +534,14 @@ impl Serialize for VpcFlowRecord<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("@timestamp", &self.timestamp)?;
-        for (id, value) in self.pairs() {
+        let mut tokens = Tokens::new(self.line);
+        for &id in self.layout.ids() {
+            let Some(value) = tokens.next() else { break };
             if value == "-" {
                 continue;
             }
             // Integers were validated by the parser: the text fallback is never taken for them.
-            match id.is_int().then(|| parse_u64(value)).flatten() {
+            match id.is_int().then(|| parse_uint(value)).flatten() {
                 Some(number) => map.serialize_entry(id.json_name(), &number)?,
                 None => map.serialize_entry(id.json_name(), value)?,
             }
@@ -491,6 +597,20 @@ mod tests {
         assert_eq!(Tokens::new("   ").next(), None);
         let tokens: Vec<&str> = Tokens::new("é ü  ß").collect();
         assert_eq!(tokens, ["é", "ü", "ß"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tokens_match_a_plain_split(text in "[ a\u{e9}\u{1F600}-]{0,40}") {
+            let expected: Vec<&str> = text.split(' ').filter(|t| !t.is_empty()).collect();
+            let actual: Vec<&str> = Tokens::new(&text).collect();
+            proptest::prop_assert_eq!(actual, expected);
+        }
+
+        #[test]
+        fn parse_uint_matches_std(text in "[0-9]{0,20}|\\PC{0,5}") {
+            proptest::prop_assert_eq!(parse_uint(&text), text.parse::<u64>().ok().filter(|_| !text.starts_with('+')));
+        }
     }
 
     #[test]
