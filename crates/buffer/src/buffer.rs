@@ -106,8 +106,15 @@ impl Shared {
 
     /// Writes one append and fsyncs it.
     fn write(&self, batch: Prepared) -> Result<(), BufferError> {
-        let syncs = self.lock().append(&self.settings, self.clock.now(), batch);
-        self.ready.notify_waiters();
+        let (syncs, sealed) = {
+            let mut inner = self.lock();
+            let before = inner.ready_len();
+            let syncs = inner.append(&self.settings, self.clock.now(), batch);
+            (syncs, inner.ready_len() > before)
+        };
+        if sealed {
+            self.ready.notify_waiters();
+        }
         for (file, path) in syncs? {
             file.sync_data()
                 .map_err(|e| BufferError::io("fsync", path, e))?;

@@ -68,9 +68,10 @@ impl Chunk {
 impl Drop for Chunk {
     fn drop(&mut self) {
         if self.armed
-            && let Some(shared) = self.owner.upgrade() {
-                shared.requeue(self.meta.id);
-            }
+            && let Some(shared) = self.owner.upgrade()
+        {
+            shared.requeue(self.meta.id);
+        }
     }
 }
 

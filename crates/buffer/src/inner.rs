@@ -287,17 +287,17 @@ impl Inner {
             Store::Memory { data, acks } => {
                 Arc::make_mut(data).extend_from_slice(bytes);
                 if let Some(token) = &batch.ack
-                    && acks.last_append != append_no {
-                        acks.last_append = append_no;
-                        acks.tokens.push(token.clone());
-                    }
+                    && acks.last_append != append_no
+                {
+                    acks.last_append = append_no;
+                    acks.tokens.push(token.clone());
+                }
             }
         }
         if let Some((err, cut)) = failure {
-            if !cut
-                && let Err(seal_err) = self.seal(s, run.id, now) {
-                    tracing::error!(error = %seal_err, "Cannot seal a chunk after a failed write.");
-                }
+            if !cut && let Err(seal_err) = self.seal(s, run.id, now) {
+                tracing::error!(error = %seal_err, "Cannot seal a chunk after a failed write.");
+            }
             return Err(err);
         }
         let len = (run.end - run.start) as u64;
@@ -496,6 +496,11 @@ impl Inner {
         first
     }
 
+    /// Number of sealed chunks waiting to be handed out.
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
     pub(crate) fn has_open(&self) -> bool {
         !self.deadlines.is_empty()
     }
@@ -563,10 +568,11 @@ impl Inner {
     ) -> Result<(), BufferError> {
         self.in_flight(&id)?;
         if s.kind == BufferType::File
-            && let Err(e) = self.save_state(s, now) {
-                self.make_ready(id, add(now, SEAL_RETRY));
-                return Err(e);
-            }
+            && let Err(e) = self.save_state(s, now)
+        {
+            self.make_ready(id, add(now, SEAL_RETRY));
+            return Err(e);
+        }
         let Some(mut entry) = self.chunks.remove(&id) else {
             return Ok(());
         };
@@ -581,9 +587,10 @@ impl Inner {
                     s.dir.join(file_name(FileKind::Meta, &id)),
                 ] {
                     if let Err(e) = remove_if_exists(&path)
-                        && result.is_ok() {
-                            result = Err(BufferError::io("remove", path, e));
-                        }
+                        && result.is_ok()
+                    {
+                        result = Err(BufferError::io("remove", path, e));
+                    }
                 }
                 result.and_then(|()| sync_parent(data_path, s.fsync))
             }
@@ -641,11 +648,12 @@ impl Inner {
         error: &(dyn std::error::Error + 'static),
     ) {
         if s.kind == BufferType::File
-            && let Err(e) = self.save_state(s, now) {
-                tracing::error!(error = %e, "Cannot save the buffer state; keeping the chunk.");
-                self.make_ready(id, add(now, s.retry.delay(failures)));
-                return;
-            }
+            && let Err(e) = self.save_state(s, now)
+        {
+            tracing::error!(error = %e, "Cannot save the buffer state; keeping the chunk.");
+            self.make_ready(id, add(now, s.retry.delay(failures)));
+            return;
+        }
         let Some(mut entry) = self.chunks.remove(&id) else {
             return;
         };

@@ -619,3 +619,58 @@ async fn system_clock_buffer_reports_stats() {
     assert_eq!((stats.open_chunks, stats.records, stats.bytes), (1, 1, 4));
     assert_eq!(buffer.path(), dir.path());
 }
+
+#[tokio::test]
+async fn interrupted_operations_are_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let buffer = open(&config(), dir.path(), &clock);
+    append(&buffer, "a", 1, &["sealed"]).await;
+    buffer.seal_all().unwrap();
+    let meta = buffer.try_next_ready().unwrap().meta().clone();
+    append(&buffer, "b", 1, &["orphan"]).await;
+    drop(buffer);
+    let id = meta.id_hex();
+    let path = |name: String| dir.path().join(name);
+    // Crash between writing the sealed metadata and renaming the data file.
+    std::fs::rename(
+        path(format!("chunk.q{id}.log")),
+        path(format!("chunk.b{id}.log")),
+    )
+    .unwrap();
+    // Data whose metadata was lost (power loss without a directory fsync).
+    let orphan = files(dir.path())
+        .into_iter()
+        .find(|n| n.ends_with(".meta") && !n.contains(&id))
+        .unwrap();
+    std::fs::remove_file(path(orphan)).unwrap();
+    // Metadata whose data was already deleted (crash while completing).
+    let gone = [7u8; 16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let text = std::fs::read_to_string(path(format!("chunk.{id}.meta"))).unwrap();
+    std::fs::write(path(format!("chunk.{gone}.meta")), text.replace(&id, &gone)).unwrap();
+    // A temporary file of an interrupted atomic rewrite.
+    std::fs::write(path("state.json.tmp".into()), b"{").unwrap();
+
+    let buffer = open(&config(), dir.path(), &clock);
+    let chunk = buffer.try_next_ready().unwrap();
+    assert_eq!(chunk.meta(), &meta, "the sealed chunk kept its identity");
+    assert_eq!(read(&chunk), "sealed\n");
+    assert!(buffer.try_next_ready().is_none());
+    let names = files(dir.path());
+    assert!(names.contains(&format!("chunk.q{id}.log")), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains(&gone) || n.ends_with(".tmp")),
+        "{names:?}"
+    );
+    assert_eq!(
+        files(&dir.path().join("failed")).len(),
+        1,
+        "the orphan data is kept"
+    );
+    assert_eq!(buffer.stats().failed_chunks, 1);
+}

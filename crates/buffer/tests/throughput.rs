@@ -37,8 +37,13 @@ async fn measure(name: &str, config: BufferConfig) {
     let mut written = 0usize;
     for b in 0..batches {
         let slice = &lines[(b % 8) * BATCH..(b % 8 + 1) * BATCH];
-        let records: Vec<_> =
-            slice.iter().map(|l| BufferRecord { time: now, line: l.as_bytes() }).collect();
+        let records: Vec<_> = slice
+            .iter()
+            .map(|l| BufferRecord {
+                time: now,
+                line: l.as_bytes(),
+            })
+            .collect();
         buffer.append("bench", &records, None).await.unwrap();
         written += line_bytes;
     }
