@@ -293,13 +293,14 @@ impl<R: BufRead> Scanner<R> {
                             i += 1;
                             continue;
                         }
-                        let rest = &avail[i..];
-                        let Some(p) = memchr3(b'"', b'\\', b'\n', rest) else {
+                        let Some(p) = find_string_stop(&avail[i..]) else {
                             i = avail.len();
                             break;
                         };
-                        i += p + 1;
-                        match rest[p] {
+                        i += p;
+                        let stop = avail[i];
+                        i += 1;
+                        match stop {
                             b'"' => {
                                 in_string = false;
                                 if depth == 0 {
@@ -339,6 +340,52 @@ impl<R: BufRead> Scanner<R> {
             }
         }
     }
+}
+
+/// Bytes that end a run of plain string content: `"`, `\` and `\n` (counted as a line).
+const STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'\n' as usize] = true;
+    table
+};
+
+/// The index of the first `"`, `\` or `\n` in `bytes`. Most strings in AWS documents are
+/// short: eight bytes at a time in a `u64` beats setting up a vector search, which takes over
+/// for the rest of a long string.
+#[inline]
+fn find_string_stop(bytes: &[u8]) -> Option<usize> {
+    const SHORT: usize = 32;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let mask = string_stops(u64::from_le_bytes(word));
+        if mask != 0 {
+            return Some(i + (mask.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+        if i >= SHORT {
+            return memchr3(b'"', b'\\', b'\n', &bytes[i..]).map(|p| p + i);
+        }
+    }
+    let tail = bytes.get(i..).unwrap_or_default();
+    tail.iter()
+        .position(|&b| STRING_STOP[usize::from(b)])
+        .map(|p| p + i)
+}
+
+/// A mask whose lowest set bit is the high bit of the first `"`, `\` or `\n` byte of `word`
+/// (little-endian); 0 when there is none. (Bits above the first match may be spurious.)
+#[inline]
+fn string_stops(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    zero_bytes(word ^ (ONES * u64::from(b'"')))
+        | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+        | zero_bytes(word ^ (ONES * u64::from(b'\n')))
 }
 
 /// Bytes that can appear in a JSON number or literal (`true`, `false`, `null`).
@@ -570,6 +617,36 @@ mod tests {
     fn enforces_the_input_limit() {
         let mut s = Scanner::new(&b"[1, 2, 3, 4, 5]"[..], Some(4));
         assert!(matches!(s.skip(), Err(DecodeError::TooLarge { limit: 4 })));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn finds_string_stops_like_a_plain_search(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::prelude::any::<u8>(),
+                    1 => proptest::sample::select(vec![b'"', b'\\', b'\n', 0x80, 0xff, 0x21, 0x5b, 0x09, 0x0b]),
+                ],
+                0..100,
+            ),
+        ) {
+            let expected = bytes.iter().position(|b| matches!(b, b'"' | b'\\' | b'\n'));
+            proptest::prop_assert_eq!(find_string_stop(&bytes), expected);
+        }
+    }
+
+    #[test]
+    fn finds_string_stops_in_every_position() {
+        for len in 0..80 {
+            for at in 0..len {
+                for stop in [b'"', b'\\', b'\n'] {
+                    let mut bytes = vec![0xe9u8; len];
+                    bytes[at] = stop;
+                    assert_eq!(find_string_stop(&bytes), Some(at), "{len} {at}");
+                }
+            }
+            assert_eq!(find_string_stop(&vec![b'a'; len]), None);
+        }
     }
 
     #[test]
