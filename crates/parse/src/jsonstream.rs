@@ -223,15 +223,15 @@ impl<R: BufRead> Scanner<R> {
 
     /// Appends `bytes` to the sink while the value still fits.
     fn keep(sink: &mut Option<(&mut Vec<u8>, usize)>, start: usize, fits: &mut bool, bytes: &[u8]) {
-        if let Some((out, limit)) = sink {
-            if *fits {
-                let kept = out.len() - start;
-                if kept.saturating_add(bytes.len()) > *limit {
-                    *fits = false;
-                    out.truncate(start);
-                } else {
-                    out.extend_from_slice(bytes);
-                }
+        if let Some((out, limit)) = sink
+            && *fits
+        {
+            let kept = out.len().saturating_sub(start);
+            if kept.saturating_add(bytes.len()) > *limit {
+                *fits = false;
+                out.truncate(start);
+            } else {
+                out.extend_from_slice(bytes);
             }
         }
     }
