@@ -113,7 +113,10 @@ fn bench_format(c: &mut Criterion, name: &str, vrl_source: Option<&str>) {
 
 fn parsers(c: &mut Criterion) {
     let only = std::env::var("LOGFERRY_BENCH_FORMATS").ok();
-    let selected = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|f| f == name));
+    let selected = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|f| f == name))
+    };
     let vrl = [
         ("alb", Some(". = parse_aws_alb_log!(.message)")),
         ("vpcflow", Some(". = parse_aws_vpc_flow_log!(.message)")),

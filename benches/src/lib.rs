@@ -37,7 +37,13 @@ impl Rng {
 
     fn ipv4(&mut self) -> String {
         let v = self.next_u64();
-        format!("{}.{}.{}.{}", 10 + v % 200, (v >> 8) % 256, (v >> 16) % 256, 1 + (v >> 24) % 254)
+        format!(
+            "{}.{}.{}.{}",
+            10 + v % 200,
+            (v >> 8) % 256,
+            (v >> 16) % 256,
+            1 + (v >> 24) % 254
+        )
     }
 }
 
@@ -101,7 +107,11 @@ pub fn alb_lines(n: usize) -> String {
             tx = 100 + rng.below(100_000),
             path = rng.pick(PATHS),
             agent = rng.pick(AGENTS),
-            cipher = if https { "ECDHE-RSA-AES128-GCM-SHA256" } else { "-" },
+            cipher = if https {
+                "ECDHE-RSA-AES128-GCM-SHA256"
+            } else {
+                "-"
+            },
             proto = if https { "TLSv1.2" } else { "-" },
             cert = if https {
                 "arn:aws:acm:us-east-2:123456789012:certificate/12345678-1234-1234-1234-123456789012"
@@ -154,7 +164,11 @@ pub fn vpcflow_lines(n: usize) -> String {
     let mut out = String::with_capacity(n * 120);
     for i in 0..n {
         let start = BASE + (i as i64) / 20;
-        let action = if rng.below(5) == 0 { "REJECT" } else { "ACCEPT" };
+        let action = if rng.below(5) == 0 {
+            "REJECT"
+        } else {
+            "ACCEPT"
+        };
         let _ = writeln!(
             out,
             "2 123456789010 eni-1235b8ca123456789 {} {} {} {} {} {} {} {} {} {action} OK",
@@ -275,7 +289,12 @@ fn cloudtrail_record(rng: &mut Rng, i: usize) -> String {
     format!(
         r#"{{"eventVersion":"1.08","userIdentity":{{"type":"AssumedRole","principalId":"AROAEXAMPLE:session-{i}","arn":"arn:aws:sts::123456789012:assumed-role/Admin/session-{i}","accountId":"123456789012","accessKeyId":"ASIAEXAMPLE","sessionContext":{{"attributes":{{"creationDate":"2024-05-01T00:00:00Z","mfaAuthenticated":"false"}}}}}},"eventTime":"{}","eventSource":"{}","eventName":"{}","awsRegion":"us-east-1","sourceIPAddress":"{}","userAgent":"aws-cli/2.15.0","requestParameters":{{"bucketName":"example-bucket","key":"logs/{i}.gz"}},"responseElements":null,"requestID":"{i:016X}","eventID":"{:08x}-1234-5678-9abc-def012345678","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"123456789012","eventCategory":"Management"}}"#,
         iso(BASE + i as i64, 0).replace(".000000", ""),
-        rng.pick(&["s3.amazonaws.com", "ec2.amazonaws.com", "iam.amazonaws.com", "sts.amazonaws.com"]),
+        rng.pick(&[
+            "s3.amazonaws.com",
+            "ec2.amazonaws.com",
+            "iam.amazonaws.com",
+            "sts.amazonaws.com"
+        ]),
         rng.pick(&["GetObject", "DescribeInstances", "AssumeRole", "ListUsers"]),
         rng.ipv4(),
         rng.next_u64() as u32,

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(format), Some(count)) =
-        (args.get(1), args.get(2).and_then(|c| c.parse::<usize>().ok()))
-    else {
+    let (Some(format), Some(count)) = (
+        args.get(1),
+        args.get(2).and_then(|c| c.parse::<usize>().ok()),
+    ) else {
         eprintln!("usage: gen-logs FORMAT COUNT");
         return ExitCode::from(2);
     };

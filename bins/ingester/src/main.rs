@@ -28,7 +28,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -48,7 +52,11 @@ fn run_parse(args: &ParseArgs) -> ExitCode {
                 "logferry-ingester: {} event(s) written, {} line(s) failed to parse{}",
                 outcome.records,
                 outcome.errors,
-                if outcome.input_failed { ", input ended with an error" } else { "" }
+                if outcome.input_failed {
+                    ", input ended with an error"
+                } else {
+                    ""
+                }
             );
             ExitCode::from(1)
         }

@@ -55,42 +55,54 @@ pub fn parse_command(
     let options: FormatOptions = args.options.iter().cloned().collect();
     let format = Format::new(&args.format, &options).context("invalid --format or --option")?;
     let (name, input): (String, Box<dyn BufRead>) = match &args.input {
-        None => ("<stdin>".into(), Box::new(BufReader::with_capacity(256 * 1024, io::stdin()))),
-        Some(p) if p.as_os_str() == "-" => {
-            ("<stdin>".into(), Box::new(BufReader::with_capacity(256 * 1024, io::stdin())))
-        }
+        None => (
+            "<stdin>".into(),
+            Box::new(BufReader::with_capacity(256 * 1024, io::stdin())),
+        ),
+        Some(p) if p.as_os_str() == "-" => (
+            "<stdin>".into(),
+            Box::new(BufReader::with_capacity(256 * 1024, io::stdin())),
+        ),
         Some(path) => {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            (path.display().to_string(), Box::new(BufReader::with_capacity(256 * 1024, file)))
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            (
+                path.display().to_string(),
+                Box::new(BufReader::with_capacity(256 * 1024, file)),
+            )
         }
     };
-    let decode_options =
-        DecodeOptions { max_line_bytes: args.max_line_bytes, ..DecodeOptions::default() };
+    let decode_options = DecodeOptions {
+        max_line_bytes: args.max_line_bytes,
+        ..DecodeOptions::default()
+    };
     let mut outcome = ParseOutcome::default();
     let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
     let mut write_failed: Option<io::Error> = None;
-    let result = decompress(input).map_err(DecodeError::Io).and_then(|(_, reader)| {
-        format.decode(reader, &decode_options, |item| match item {
-            Ok(located) => {
-                outcome.records += 1;
-                if write_failed.is_some() {
-                    return;
-                }
-                located.record.write_json(&mut buf);
-                buf.push(b'\n');
-                if buf.len() >= 128 * 1024 {
-                    if let Err(e) = out.write_all(&buf) {
-                        write_failed = Some(e);
+    let result = decompress(input)
+        .map_err(DecodeError::Io)
+        .and_then(|(_, reader)| {
+            format.decode(reader, &decode_options, |item| match item {
+                Ok(located) => {
+                    outcome.records += 1;
+                    if write_failed.is_some() {
+                        return;
                     }
-                    buf.clear();
+                    located.record.write_json(&mut buf);
+                    buf.push(b'\n');
+                    if buf.len() >= 128 * 1024 {
+                        if let Err(e) = out.write_all(&buf) {
+                            write_failed = Some(e);
+                        }
+                        buf.clear();
+                    }
                 }
-            }
-            Err(e) => {
-                outcome.errors += 1;
-                let _ = writeln!(err, "{name}:{}: {}", e.line, e.error);
-            }
-        })
-    });
+                Err(e) => {
+                    outcome.errors += 1;
+                    let _ = writeln!(err, "{name}:{}: {}", e.line, e.error);
+                }
+            })
+        });
     if write_failed.is_none() {
         if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
             write_failed = Some(e);

@@ -49,8 +49,17 @@ fn parses_plain_gzip_and_zstd_files_alike() {
     std::fs::write(&zst, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
 
     for path in [&plain, &gz, &zst] {
-        let out = bin().args(["parse", "--format", "alb"]).arg(path).output().unwrap();
-        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        let out = bin()
+            .args(["parse", "--format", "alb"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let events = events(&out);
         assert_eq!(events.len(), 2);
         assert_eq!(events[0]["@timestamp"], "2018-07-02T22:23:00.186641Z");
@@ -63,8 +72,16 @@ fn parses_plain_gzip_and_zstd_files_alike() {
 #[test]
 fn bad_lines_go_to_stderr_with_location_and_exit_1() {
     let path = scratch("mixed.log");
-    std::fs::write(&path, "{\"time\":1510109208,\"a\":1}\nnot json\n{\"time\":1510109209}\n").unwrap();
-    let out = bin().args(["parse", "--format", "json"]).arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        "{\"time\":1510109208,\"a\":1}\nnot json\n{\"time\":1510109209}\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["parse", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(events(&out).len(), 2);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -76,10 +93,23 @@ fn bad_lines_go_to_stderr_with_location_and_exit_1() {
 #[test]
 fn reads_stdin_and_takes_options() {
     let out = run_with_stdin(
-        &["parse", "-f", "json", "-o", "timestamp_field=ts", "-o", "timestamp_format=unix_ms", "-"],
+        &[
+            "parse",
+            "-f",
+            "json",
+            "-o",
+            "timestamp_field=ts",
+            "-o",
+            "timestamp_format=unix_ms",
+            "-",
+        ],
         b"{\"ts\":1510109208016,\"msg\":\"hi\"}\n",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = events(&out);
     assert_eq!(events[0]["@timestamp"], "2017-11-08T02:46:48.016Z");
     assert_eq!(events[0]["msg"], "hi");
@@ -97,7 +127,12 @@ fn usage_errors_exit_2() {
     ];
     for args in cases {
         let out = run_with_stdin(args, b"");
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(!out.stderr.is_empty(), "{args:?} explains itself");
     }
 }
@@ -114,7 +149,10 @@ fn corrupt_gzip_is_reported_not_a_crash() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("<stdin>: read failed"), "stderr: {stderr}");
-    assert!(!events(&out).is_empty(), "events before the corruption are kept");
+    assert!(
+        !events(&out).is_empty(),
+        "events before the corruption are kept"
+    );
 }
 
 #[test]
@@ -127,6 +165,10 @@ fn arbitrary_bytes_never_crash_any_format() {
     for format in logferry_parse::FORMAT_NAMES {
         let out = run_with_stdin(&["parse", "--format", format], &junk);
         let code = out.status.code();
-        assert!(matches!(code, Some(0 | 1)), "{format}: exit {code:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            matches!(code, Some(0 | 1)),
+            "{format}: exit {code:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

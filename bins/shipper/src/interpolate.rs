@@ -100,21 +100,30 @@ pub fn interpolate_env(
                 }
             }
         }
-        let in_string =
-            matches!(mode, Mode::Basic | Mode::MultiBasic | Mode::Literal | Mode::MultiLiteral);
+        let in_string = matches!(
+            mode,
+            Mode::Basic | Mode::MultiBasic | Mode::Literal | Mode::MultiLiteral
+        );
         if in_string && rest.starts_with("$${") {
             out.push_str("${");
             i += 3;
             continue;
         }
-        if in_string && rest.starts_with("${") {
-            if let Some(end) = rest.find('}') {
+        if in_string
+            && rest.starts_with("${")
+            && let Some(end) = rest.find('}')
+        {
+            {
                 let name = &rest[2..end];
-                if !name.is_empty()
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 {
-                    let err = |reason| InterpolateError { name: name.to_owned(), line, reason };
-                    let value = lookup(name).ok_or_else(|| err("environment variable is not set"))?;
+                    let err = |reason| InterpolateError {
+                        name: name.to_owned(),
+                        line,
+                        reason,
+                    };
+                    let value =
+                        lookup(name).ok_or_else(|| err("environment variable is not set"))?;
                     match mode {
                         Mode::Basic | Mode::MultiBasic => {
                             for ch in value.chars() {
@@ -180,7 +189,10 @@ mod tests {
     #[test]
     fn unset_variable_names_itself_and_line() {
         let err = interpolate_env("a = 1\nb = \"${MISSING}\"\n", &env).unwrap_err();
-        assert_eq!(err.to_string(), "line 2: ${MISSING}: environment variable is not set");
+        assert_eq!(
+            err.to_string(),
+            "line 2: ${MISSING}: environment variable is not set"
+        );
         let err = interpolate_env("b = '${QUOTE}'\n", &env).unwrap_err();
         assert!(err.to_string().contains("literal"));
     }

@@ -33,7 +33,13 @@ impl TagPattern {
             for expanded in expand_braces(word)? {
                 let parts = expanded
                     .split('.')
-                    .map(|p| if p == "**" { Part::AnyParts } else { Part::Glob(p.to_owned()) })
+                    .map(|p| {
+                        if p == "**" {
+                            Part::AnyParts
+                        } else {
+                            Part::Glob(p.to_owned())
+                        }
+                    })
                     .collect();
                 alternatives.push(parts);
             }
@@ -41,7 +47,10 @@ impl TagPattern {
         if alternatives.is_empty() {
             return Err("empty match pattern".into());
         }
-        Ok(TagPattern { source: pattern.to_owned(), alternatives })
+        Ok(TagPattern {
+            source: pattern.to_owned(),
+            alternatives,
+        })
     }
 
     /// The pattern as written.
@@ -61,7 +70,9 @@ fn match_parts(pattern: &[Part], tag: &[&str]) -> bool {
         None => tag.is_empty(),
         Some((Part::AnyParts, rest)) => (0..=tag.len()).any(|skip| match_parts(rest, &tag[skip..])),
         Some((Part::Glob(glob), rest)) => match tag.split_first() {
-            Some((first, tail)) => glob_match(glob.as_bytes(), first.as_bytes()) && match_parts(rest, tail),
+            Some((first, tail)) => {
+                glob_match(glob.as_bytes(), first.as_bytes()) && match_parts(rest, tail)
+            }
             None => false,
         },
     }

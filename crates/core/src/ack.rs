@@ -81,7 +81,10 @@ pub struct AckToken {
 impl std::fmt::Debug for AckToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AckToken")
-            .field("status", &AckStatus::from_u8(self.shared.status.load(Ordering::Relaxed)))
+            .field(
+                "status",
+                &AckStatus::from_u8(self.shared.status.load(Ordering::Relaxed)),
+            )
             .field("holders", &Arc::strong_count(&self.shared))
             .finish()
     }
@@ -130,7 +133,9 @@ impl Future for AckReceiver {
     type Output = AckStatus;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<AckStatus> {
-        Pin::new(&mut self.rx).poll(cx).map(|r| r.unwrap_or(AckStatus::Errored))
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(AckStatus::Errored))
     }
 }
 
@@ -155,7 +160,11 @@ mod tests {
             .map(|i| {
                 let t = token.clone();
                 std::thread::spawn(move || {
-                    t.finish(if i == 5 { AckStatus::Rejected } else { AckStatus::Delivered })
+                    t.finish(if i == 5 {
+                        AckStatus::Rejected
+                    } else {
+                        AckStatus::Delivered
+                    })
                 })
             })
             .collect();

@@ -15,7 +15,10 @@ pub struct Batch {
 impl Batch {
     /// A batch with the given token and no events yet.
     pub fn new(ack: Option<AckToken>) -> Batch {
-        Batch { events: Vec::new(), ack }
+        Batch {
+            events: Vec::new(),
+            ack,
+        }
     }
 
     /// Number of events.

@@ -61,7 +61,11 @@ impl Event {
         if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
             return Err(EventError::NotAnObject);
         }
-        let json = if trimmed.len() == json.len() { json } else { trimmed.to_owned() };
+        let json = if trimmed.len() == json.len() {
+            json
+        } else {
+            trimmed.to_owned()
+        };
         Ok(Event { timestamp, json })
     }
 
@@ -99,7 +103,8 @@ impl Event {
         let result = serde_json::to_writer(&mut tail, value);
         if result.is_ok() {
             // serde_json writes valid UTF-8.
-            self.json.push_str(std::str::from_utf8(&tail).unwrap_or_default());
+            self.json
+                .push_str(std::str::from_utf8(&tail).unwrap_or_default());
         }
         self.json.push('}');
         result.map_err(EventError::from)

@@ -46,7 +46,10 @@ impl Timestamp {
 
     /// Builds a timestamp from milliseconds since the epoch.
     pub fn from_unix_millis(millis: i64) -> Option<Timestamp> {
-        Self::from_unix(millis.div_euclid(1000), (millis.rem_euclid(1000) as u32) * 1_000_000)
+        Self::from_unix(
+            millis.div_euclid(1000),
+            (millis.rem_euclid(1000) as u32) * 1_000_000,
+        )
     }
 
     /// Builds a timestamp from a fractional number of seconds since the epoch.
@@ -56,7 +59,11 @@ impl Timestamp {
         }
         let whole = secs.floor();
         let nanos = ((secs - whole) * 1e9).round() as u32;
-        let (whole, nanos) = if nanos >= 1_000_000_000 { (whole + 1.0, 0) } else { (whole, nanos) };
+        let (whole, nanos) = if nanos >= 1_000_000_000 {
+            (whole + 1.0, 0)
+        } else {
+            (whole, nanos)
+        };
         Self::from_unix(whole as i64, nanos)
     }
 
@@ -113,7 +120,10 @@ impl Timestamp {
         let d = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        Timestamp { secs: d.as_secs() as i64, nanos: d.subsec_nanos() }
+        Timestamp {
+            secs: d.as_secs() as i64,
+            nanos: d.subsec_nanos(),
+        }
     }
 
     /// `(year, month, day, hour, minute, second)` in UTC.
@@ -142,16 +152,8 @@ impl Timestamp {
         let second = digits(&b[17..19])?;
         let (nanos, rest) = parse_fraction(&b[19..])?;
         let offset = parse_offset(rest)?;
-        Timestamp::from_civil(
-            i64::from(year),
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            nanos,
-        )?
-        .offset_seconds(-offset)
+        Timestamp::from_civil(i64::from(year), month, day, hour, minute, second, nanos)?
+            .offset_seconds(-offset)
     }
 
     /// Writes the RFC 3339 form into `buf` and returns it as a `&str`.
@@ -237,7 +239,10 @@ fn parse_fraction(b: &[u8]) -> Option<(u32, &[u8])> {
     if b.first() != Some(&b'.') && b.first() != Some(&b',') {
         return Some((0, b));
     }
-    let end = b[1..].iter().position(|c| !c.is_ascii_digit()).map_or(b.len(), |p| p + 1);
+    let end = b[1..]
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .map_or(b.len(), |p| p + 1);
     let frac = &b[1..end];
     if frac.is_empty() {
         return None;

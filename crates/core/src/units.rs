@@ -81,13 +81,17 @@ impl FromStr for ConfigDuration {
         let mut total = Duration::ZERO;
         let mut rest = text;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit() && c != '.')
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(err());
             }
             let value: f64 = rest[..digits].parse().map_err(|_| err())?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = rest[unit_len..].trim_start();
             let scale = match unit {
@@ -151,7 +155,9 @@ impl FromStr for ByteSize {
             expected: "a size such as 1048576, \"64KiB\", \"256MiB\" or \"4GiB\"",
         };
         let text = s.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+        let split = text
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(text.len());
         let (number, unit) = (&text[..split], text[split..].trim());
         if number.is_empty() {
             return Err(err());
@@ -235,7 +241,12 @@ mod tests {
 
     #[test]
     fn durations() {
-        let ms = |s: &str| s.parse::<ConfigDuration>().unwrap().as_duration().as_millis();
+        let ms = |s: &str| {
+            s.parse::<ConfigDuration>()
+                .unwrap()
+                .as_duration()
+                .as_millis()
+        };
         assert_eq!(ms("500ms"), 500);
         assert_eq!(ms("60s"), 60_000);
         assert_eq!(ms("5m"), 300_000);

@@ -72,7 +72,12 @@ impl ParseError {
 
     /// The field is not valid JSON.
     pub fn json(field: &'static str, err: &serde_json::Error) -> ParseError {
-        ParseError::new(field, ParseErrorKind::Json { message: err.to_string() })
+        ParseError::new(
+            field,
+            ParseErrorKind::Json {
+                message: err.to_string(),
+            },
+        )
     }
 
     /// The field that failed (the format's own name for it, e.g. `elb_status_code`).

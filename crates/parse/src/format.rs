@@ -7,10 +7,10 @@ use logferry_core::Timestamp;
 use serde::{Serialize, Serializer};
 
 use crate::error::{DecodeError, FormatError, LineError, ParseError, ParseErrorKind};
-use crate::framing::{Framer, FrameError};
+use crate::framing::{FrameError, Framer};
 use crate::{
-    alb, cloudfront, cloudtrail, cloudwatch, config, elb, json, jsonobj, s3access, syslog,
-    vpcflow, waf,
+    alb, cloudfront, cloudtrail, cloudwatch, config, elb, json, jsonobj, s3access, syslog, vpcflow,
+    waf,
 };
 
 /// Options of a format, as `key = value` strings (from `--option KEY=VALUE` or a config's
@@ -58,7 +58,11 @@ impl FormatOptions {
                 return Err(FormatError::UnknownOption {
                     format,
                     option: key.clone(),
-                    allowed: if allowed.is_empty() { "no options" } else { allowed },
+                    allowed: if allowed.is_empty() {
+                        "no options"
+                    } else {
+                        allowed
+                    },
                 });
             }
         }
@@ -68,7 +72,12 @@ impl FormatOptions {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for FormatOptions {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        FormatOptions { values: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        FormatOptions {
+            values: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 }
 
@@ -135,15 +144,21 @@ impl Format {
             "elb" => ("elb", Kind::Elb, ""),
             "cloudfront" => ("cloudfront", Kind::CloudFront, ""),
             "s3access" => ("s3access", Kind::S3Access, ""),
-            "vpcflow" => {
-                ("vpcflow", Kind::VpcFlow(vpcflow::VpcFlowOptions::from_options(options)?), vpcflow::OPTIONS)
-            }
+            "vpcflow" => (
+                "vpcflow",
+                Kind::VpcFlow(vpcflow::VpcFlowOptions::from_options(options)?),
+                vpcflow::OPTIONS,
+            ),
             "waf" => ("waf", Kind::Waf, ""),
             "cloudtrail" => ("cloudtrail", Kind::CloudTrail, ""),
             "cloudwatch" => ("cloudwatch", Kind::CloudWatch, ""),
             "config" => ("config", Kind::Config, ""),
             "syslog" => ("syslog", Kind::Syslog, ""),
-            "json" => ("json", Kind::Json(json::JsonOptions::from_options(options)?), json::OPTIONS),
+            "json" => (
+                "json",
+                Kind::Json(json::JsonOptions::from_options(options)?),
+                json::OPTIONS,
+            ),
             "raw" => ("raw", Kind::Raw, ""),
             other => {
                 return Err(FormatError::UnknownFormat {
@@ -164,7 +179,10 @@ impl Format {
     /// Whether the format is one document per object (CloudTrail, CloudWatch Logs via
     /// Firehose, Config) rather than one record per line.
     pub fn is_document(&self) -> bool {
-        matches!(self.kind, Kind::CloudTrail | Kind::CloudWatch | Kind::Config)
+        matches!(
+            self.kind,
+            Kind::CloudTrail | Kind::CloudWatch | Kind::Config
+        )
     }
 
     /// A parser for the lines of one input (keep one per file or object: header lines
@@ -175,7 +193,10 @@ impl Format {
             Kind::VpcFlow(options) => State::VpcFlow(vpcflow::VpcFlowState::new(options)),
             _ => State::Stateless,
         };
-        LineParser { format: self, state }
+        LineParser {
+            format: self,
+            state,
+        }
     }
 
     /// Decodes a whole (already decompressed) input, calling `on_item` with each record or
@@ -223,12 +244,20 @@ impl Format {
                 Ok(text) => match parser.parse_line(text) {
                     Ok(Some(record)) => {
                         summary.records += 1;
-                        on_item(Ok(Located { line, position, record }));
+                        on_item(Ok(Located {
+                            line,
+                            position,
+                            record,
+                        }));
                     }
                     Ok(None) => {}
                     Err(error) => {
                         summary.errors += 1;
-                        on_item(Err(LineError { line, position, error }));
+                        on_item(Err(LineError {
+                            line,
+                            position,
+                            error,
+                        }));
                     }
                 },
             }
@@ -249,7 +278,10 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { max_line_bytes: 1024 * 1024, max_input_bytes: None }
+        DecodeOptions {
+            max_line_bytes: 1024 * 1024,
+            max_input_bytes: None,
+        }
     }
 }
 

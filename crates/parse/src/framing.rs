@@ -89,10 +89,10 @@ impl<R: BufRead> Framer<R> {
             }
             self.reader.consume(take);
             self.offset += take as u64;
-            if let Some(limit) = self.max_input {
-                if self.offset > limit {
-                    return Err(DecodeError::TooLarge { limit });
-                }
+            if let Some(limit) = self.max_input
+                && self.offset > limit
+            {
+                return Err(DecodeError::TooLarge { limit });
             }
             if done {
                 break;
@@ -101,7 +101,11 @@ impl<R: BufRead> Framer<R> {
         self.number += 1;
         let number = self.number;
         if too_long {
-            return Ok(Some(Frame { number, offset: start, text: Err(FrameError::TooLong) }));
+            return Ok(Some(Frame {
+                number,
+                offset: start,
+                text: Err(FrameError::TooLong),
+            }));
         }
         if self.buf.last() == Some(&b'\n') {
             self.buf.pop();
@@ -116,7 +120,11 @@ impl<R: BufRead> Framer<R> {
                 &self.lossy
             }
         };
-        Ok(Some(Frame { number, offset: start, text: Ok(text) }))
+        Ok(Some(Frame {
+            number,
+            offset: start,
+            text: Ok(text),
+        }))
     }
 }
 
@@ -159,6 +167,9 @@ mod tests {
     fn enforces_input_limit() {
         let mut framer = Framer::new(&b"aaaa\nbbbb\n"[..], 100, Some(6));
         assert!(framer.next_line().unwrap().is_some());
-        assert!(matches!(framer.next_line(), Err(DecodeError::TooLarge { limit: 6 })));
+        assert!(matches!(
+            framer.next_line(),
+            Err(DecodeError::TooLarge { limit: 6 })
+        ));
     }
 }

@@ -71,7 +71,10 @@ fn check_strftime(layout: &str) -> Result<(), FormatError> {
 }
 
 /// Parses one JSON line: an object passed through with `@timestamp` first.
-pub(crate) fn parse<'a>(line: &'a str, options: &JsonOptions) -> Result<JsonRecord<'a>, ParseError> {
+pub(crate) fn parse<'a>(
+    line: &'a str,
+    options: &JsonOptions,
+) -> Result<JsonRecord<'a>, ParseError> {
     let object = JsonObject::parse(line, "line")?;
     let timestamp = match &options.field {
         Some(field) => {
@@ -82,7 +85,11 @@ pub(crate) fn parse<'a>(line: &'a str, options: &JsonOptions) -> Result<JsonReco
         }
         None => DEFAULT_TIMESTAMP_FIELDS
             .iter()
-            .find_map(|f| object.get(f).and_then(|raw| read_time(raw.get(), &options.format)))
+            .find_map(|f| {
+                object
+                    .get(f)
+                    .and_then(|raw| read_time(raw.get(), &options.format))
+            })
             .unwrap_or_else(Timestamp::now),
     };
     Ok(JsonRecord::new(timestamp, object))
@@ -103,7 +110,11 @@ fn read_time(raw: &str, format: &TimeFormat) -> Option<Timestamp> {
                 Timestamp::parse_rfc3339(text)
             } else {
                 let n = number()?;
-                if n.abs() < 1e11 { Timestamp::from_unix_f64(n) } else { Timestamp::from_unix_f64(n / 1000.0) }
+                if n.abs() < 1e11 {
+                    Timestamp::from_unix_f64(n)
+                } else {
+                    Timestamp::from_unix_f64(n / 1000.0)
+                }
             }
         }
         TimeFormat::UnixMs => match text.parse::<i64>() {
@@ -123,7 +134,9 @@ fn strftime(text: &str, layout: &str) -> Option<Timestamp> {
     } else if let Ok(dt) = NaiveDateTime::parse_from_str(text, layout) {
         dt
     } else {
-        NaiveDate::parse_from_str(text, layout).ok()?.and_hms_opt(0, 0, 0)?
+        NaiveDate::parse_from_str(text, layout)
+            .ok()?
+            .and_hms_opt(0, 0, 0)?
     };
     let utc = utc.and_utc();
     Timestamp::from_unix(utc.timestamp(), utc.timestamp_subsec_nanos())
@@ -140,7 +153,10 @@ pub struct RawRecord<'a> {
 impl<'a> RawRecord<'a> {
     /// A record of `line`, stamped now.
     pub fn new(line: &'a str) -> RawRecord<'a> {
-        RawRecord { timestamp: Timestamp::now(), message: line }
+        RawRecord {
+            timestamp: Timestamp::now(),
+            message: line,
+        }
     }
 
     /// The time the line was read.
@@ -169,33 +185,73 @@ mod tests {
     #[test]
     fn timestamp_formats() {
         let ms = opts(&[("timestamp_field", "ts"), ("timestamp_format", "unix_ms")]).unwrap();
-        assert_eq!(ts_of(r#"{"ts":1510109208016}"#, &ms), "2017-11-08T02:46:48.016Z");
-        assert_eq!(ts_of(r#"{"ts":"1510109208016"}"#, &ms), "2017-11-08T02:46:48.016Z");
+        assert_eq!(
+            ts_of(r#"{"ts":1510109208016}"#, &ms),
+            "2017-11-08T02:46:48.016Z"
+        );
+        assert_eq!(
+            ts_of(r#"{"ts":"1510109208016"}"#, &ms),
+            "2017-11-08T02:46:48.016Z"
+        );
         let s = opts(&[("timestamp_field", "ts"), ("timestamp_format", "unix_s")]).unwrap();
-        assert_eq!(ts_of(r#"{"ts":1510109208.25}"#, &s), "2017-11-08T02:46:48.250Z");
+        assert_eq!(
+            ts_of(r#"{"ts":1510109208.25}"#, &s),
+            "2017-11-08T02:46:48.250Z"
+        );
         let iso = opts(&[("timestamp_field", "t"), ("timestamp_format", "iso8601")]).unwrap();
-        assert_eq!(ts_of(r#"{"t":"2017-11-08T03:46:48+01:00"}"#, &iso), "2017-11-08T02:46:48Z");
-        let layout =
-            opts(&[("timestamp_field", "t"), ("timestamp_format", "%d/%b/%Y:%H:%M:%S %z")]).unwrap();
-        assert_eq!(ts_of(r#"{"t":"06/Feb/2019:00:00:38 +0000"}"#, &layout), "2019-02-06T00:00:38Z");
-        let naive = opts(&[("timestamp_field", "t"), ("timestamp_format", "%Y-%m-%d %H:%M:%S")]).unwrap();
-        assert_eq!(ts_of(r#"{"t":"2019-02-06 00:00:38"}"#, &naive), "2019-02-06T00:00:38Z");
+        assert_eq!(
+            ts_of(r#"{"t":"2017-11-08T03:46:48+01:00"}"#, &iso),
+            "2017-11-08T02:46:48Z"
+        );
+        let layout = opts(&[
+            ("timestamp_field", "t"),
+            ("timestamp_format", "%d/%b/%Y:%H:%M:%S %z"),
+        ])
+        .unwrap();
+        assert_eq!(
+            ts_of(r#"{"t":"06/Feb/2019:00:00:38 +0000"}"#, &layout),
+            "2019-02-06T00:00:38Z"
+        );
+        let naive = opts(&[
+            ("timestamp_field", "t"),
+            ("timestamp_format", "%Y-%m-%d %H:%M:%S"),
+        ])
+        .unwrap();
+        assert_eq!(
+            ts_of(r#"{"t":"2019-02-06 00:00:38"}"#, &naive),
+            "2019-02-06T00:00:38Z"
+        );
     }
 
     #[test]
     fn auto_detects_common_members() {
         let auto = opts(&[]).unwrap();
-        assert_eq!(ts_of(r#"{"time":1510109208}"#, &auto), "2017-11-08T02:46:48Z");
-        assert_eq!(ts_of(r#"{"@timestamp":"2017-11-08T02:46:48Z"}"#, &auto), "2017-11-08T02:46:48Z");
-        let out = serde_json::to_string(&parse(r#"{"@timestamp":"2017-11-08T02:46:48Z","a":1}"#, &auto).unwrap()).unwrap();
+        assert_eq!(
+            ts_of(r#"{"time":1510109208}"#, &auto),
+            "2017-11-08T02:46:48Z"
+        );
+        assert_eq!(
+            ts_of(r#"{"@timestamp":"2017-11-08T02:46:48Z"}"#, &auto),
+            "2017-11-08T02:46:48Z"
+        );
+        let out = serde_json::to_string(
+            &parse(r#"{"@timestamp":"2017-11-08T02:46:48Z","a":1}"#, &auto).unwrap(),
+        )
+        .unwrap();
         assert_eq!(out, r#"{"@timestamp":"2017-11-08T02:46:48Z","a":1}"#);
     }
 
     #[test]
     fn errors_name_the_option_or_line() {
         let ms = opts(&[("timestamp_field", "ts"), ("timestamp_format", "unix_ms")]).unwrap();
-        assert_eq!(parse(r#"{"x":1}"#, &ms).unwrap_err().field(), "timestamp_field");
-        assert_eq!(parse(r#"{"ts":"soon"}"#, &ms).unwrap_err().field(), "timestamp_field");
+        assert_eq!(
+            parse(r#"{"x":1}"#, &ms).unwrap_err().field(),
+            "timestamp_field"
+        );
+        assert_eq!(
+            parse(r#"{"ts":"soon"}"#, &ms).unwrap_err().field(),
+            "timestamp_field"
+        );
         assert_eq!(parse("not json", &ms).unwrap_err().field(), "line");
         assert!(opts(&[("timestamp_format", "weekly")]).is_err());
     }

@@ -89,7 +89,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonObject<'a> {
                 Ok(JsonObject { members })
             }
         }
-        deserializer.deserialize_map(ObjectVisitor).map_err(de::Error::custom)
+        deserializer
+            .deserialize_map(ObjectVisitor)
+            .map_err(de::Error::custom)
     }
 }
 
@@ -151,7 +153,10 @@ mod tests {
 
     #[test]
     fn refuses_non_objects_and_trailing_data() {
-        assert_eq!(JsonObject::parse("[1]", "record").unwrap_err().field(), "record");
+        assert_eq!(
+            JsonObject::parse("[1]", "record").unwrap_err().field(),
+            "record"
+        );
         assert!(JsonObject::parse("{} x", "record").is_err());
         assert!(JsonObject::parse("{\"a\":}", "record").is_err());
     }

@@ -1,0 +1,346 @@
+//! The shipper's configuration file: TOML with named sources and outputs (see
+//! `docs/configuration.md`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use logferry_buffer::BufferConfig;
+use logferry_core::ConfigDuration;
+use logferry_sink_s3::S3Config;
+use logferry_source_tail::TailConfig;
+use serde::Deserialize;
+
+use crate::interpolate::interpolate_env;
+use crate::matcher::TagPattern;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipperConfig {
+    /// Home of checkpoints and buffers that are not given a path of their own.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// How long a stop (SIGTERM, SIGINT) may take to flush before exiting.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: ConfigDuration,
+    /// Sources by id.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Outputs by id.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, OutputConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/logferry")
+}
+
+fn default_shutdown_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(30)
+}
+
+/// A source: `type = "tail"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SourceConfig {
+    /// Tails files (fluentd's in_tail).
+    Tail(TailConfig),
+}
+
+/// An output: `type = "s3"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum OutputConfig {
+    /// Uploads chunks to S3 or a `file://` directory.
+    S3(S3OutputConfig),
+}
+
+/// How a record is written as a line of an object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineFormat {
+    /// The record's JSON object (fluentd's `json` formatter).
+    #[default]
+    Json,
+    /// Only the value of `message_key`, as text (fluentd's `single_value`): plain lines ship
+    /// byte for byte.
+    SingleValue,
+}
+
+/// `[outputs.ID]` with `type = "s3"`: routing, line format, buffer and the S3 settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3OutputConfig {
+    /// fluentd `<match>` pattern over tags (`s3.**`, `system.*`, `{a,b}.*`).
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Line format: `json` (default) or `single_value`.
+    #[serde(default)]
+    pub format: LineFormat,
+    /// Member written by `single_value` (default `message`).
+    #[serde(default = "default_message_key")]
+    pub message_key: String,
+    /// The `[outputs.ID.buffer]` table.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// Every other key: the S3 settings, checked by [`S3Config`].
+    #[serde(flatten)]
+    pub s3: toml::Table,
+}
+
+fn default_message_key() -> String {
+    "message".into()
+}
+
+/// A configuration that could not be loaded; names the file, and the key and line when known.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A `${NAME}` could not be substituted.
+    #[error("{path}: {source}")]
+    Interpolate {
+        /// The file.
+        path: PathBuf,
+        /// Which variable, where.
+        source: crate::interpolate::InterpolateError,
+    },
+    /// TOML syntax or shape error (toml's message carries the line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key's value is not valid.
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the key or its table (0 when unknown).
+        line: usize,
+        /// Dotted key path, e.g. `outputs.audit.bucket`.
+        key: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A loaded and validated configuration with each component's typed settings.
+#[derive(Debug, Clone)]
+pub struct ResolvedConfig {
+    /// The file as written (after `${NAME}` substitution).
+    pub file: ShipperConfig,
+    /// Outputs by id, with their S3 settings checked.
+    pub outputs: BTreeMap<String, ResolvedOutput>,
+}
+
+/// One output, resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedOutput {
+    /// The compiled match pattern.
+    pub pattern: TagPattern,
+    /// Line format.
+    pub format: LineFormat,
+    /// Member written by `single_value`.
+    pub message_key: String,
+    /// Buffer settings.
+    pub buffer: BufferConfig,
+    /// S3 settings.
+    pub s3: S3Config,
+}
+
+impl ResolvedConfig {
+    /// Reads, interpolates (`${NAME}` from the environment), parses and validates `path`.
+    pub fn load(path: &Path) -> Result<ResolvedConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_text(path, &text, &|name| std::env::var(name).ok())
+    }
+
+    /// As [`ResolvedConfig::load`], from text and a variable lookup (for tests and embedders).
+    pub fn from_text(
+        path: &Path,
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ResolvedConfig, ConfigError> {
+        let text = interpolate_env(text, lookup).map_err(|source| ConfigError::Interpolate {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: ShipperConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let invalid = |table: &str, key: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: find_line(&text, table, key),
+            key: if key.is_empty() {
+                table.to_owned()
+            } else {
+                format!("{table}.{key}")
+            },
+            message,
+        };
+        if file.sources.is_empty() {
+            return Err(invalid(
+                "sources",
+                "",
+                "at least one source is required".into(),
+            ));
+        }
+        if file.outputs.is_empty() {
+            return Err(invalid(
+                "outputs",
+                "",
+                "at least one output is required".into(),
+            ));
+        }
+        for (id, source) in &file.sources {
+            let table = format!("sources.{id}");
+            match source {
+                SourceConfig::Tail(tail) => tail
+                    .validate()
+                    .map_err(|e| invalid(&table, "", e.to_string()))?,
+            }
+        }
+        let mut outputs = BTreeMap::new();
+        for (id, output) in &file.outputs {
+            let table = format!("outputs.{id}");
+            let OutputConfig::S3(out) = output;
+            let pattern = TagPattern::new(&out.pattern).map_err(|e| invalid(&table, "match", e))?;
+            let s3: S3Config =
+                toml::Value::Table(out.s3.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        let message = e.message().to_owned();
+                        let key = unknown_field(&message).unwrap_or_default();
+                        invalid(&table, &key, message)
+                    })?;
+            s3.validate()
+                .map_err(|e| invalid(&table, "", e.to_string()))?;
+            out.buffer
+                .validate()
+                .map_err(|e| invalid(&format!("{table}.buffer"), "", e.to_string()))?;
+            outputs.insert(
+                id.clone(),
+                ResolvedOutput {
+                    pattern,
+                    format: out.format,
+                    message_key: out.message_key.clone(),
+                    buffer: out.buffer.clone(),
+                    s3,
+                },
+            );
+        }
+        Ok(ResolvedConfig { file, outputs })
+    }
+
+    /// The configuration with every default applied, for people (`--check`).
+    pub fn describe(&self) -> String {
+        format!(
+            "data_dir = {:?}\nshutdown_timeout = {}\n\nsources = {:#?}\n\noutputs = {:#?}\n",
+            self.file.data_dir, self.file.shutdown_timeout, self.file.sources, self.outputs
+        )
+    }
+}
+
+/// The key named by serde's "unknown field `x`" message.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// 1-based line of `key = ...` inside `[table]` (or of the table header when `key` is empty
+/// or not found); 0 when neither is found.
+fn find_line(text: &str, table: &str, key: &str) -> usize {
+    let mut in_table = false;
+    let mut header_line = 0;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            let name = line.trim_matches(|c| c == '[' || c == ']').trim();
+            in_table = name == table;
+            if in_table {
+                header_line = i + 1;
+            }
+            continue;
+        }
+        if in_table && !key.is_empty() {
+            let name = line
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"');
+            if name == key {
+                return i + 1;
+            }
+        }
+    }
+    header_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+data_dir = "/tmp/lf"
+
+[sources.app]
+type = "tail"
+paths = ["/var/log/app/*.log"]
+tag = "s3.*"
+
+[outputs.to_s3]
+type = "s3"
+match = "s3.**"
+bucket = "${BUCKET}"
+path = "app/"
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "BUCKET").then(|| "file://target/test-bucket".to_owned())
+    }
+
+    #[test]
+    fn loads_and_interpolates() {
+        let c = ResolvedConfig::from_text(Path::new("s.toml"), GOOD, &env).unwrap();
+        assert_eq!(c.file.data_dir, PathBuf::from("/tmp/lf"));
+        assert!(c.outputs["to_s3"].pattern.matches("s3.var.log.app.a.log"));
+        let printed = c.describe();
+        assert!(printed.contains("file://target/test-bucket"), "{printed}");
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let bad = GOOD.replace("path = \"app/\"", "path = \"app/\"\nbuckt = \"x\"");
+        let err = ResolvedConfig::from_text(Path::new("s.toml"), &bad, &env).unwrap_err();
+        assert_eq!(
+            err.to_string().split(": unknown").next().unwrap(),
+            "s.toml:15: `outputs.to_s3.buckt`"
+        );
+        let bad = GOOD.replace("tag = \"s3.*\"", "tag = \"s3.*\"\nglob = 1");
+        let err = ResolvedConfig::from_text(Path::new("s.toml"), &bad, &env).unwrap_err();
+        assert!(err.to_string().contains("glob"), "{err}");
+        let err = ResolvedConfig::from_text(Path::new("s.toml"), GOOD, &|_| None).unwrap_err();
+        assert!(err.to_string().contains("${BUCKET}"), "{err}");
+        let bad = GOOD.replace("match = \"s3.**\"", "match = \"s3.{\"");
+        let err = ResolvedConfig::from_text(Path::new("s.toml"), &bad, &env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s.toml:11: `outputs.to_s3.match`"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! Wiring: tail sources -> router (match by tag) -> per-output disk buffer -> S3 uploads.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use logferry_buffer::{Buffer, BufferRecord, Chunk, SourcePosition};
+use logferry_core::{AckStatus, ShutdownSignal, shutdown_pair};
+use logferry_sink_s3::{ChunkIdentity, UploadReport, Uploader};
+use logferry_source_tail::{RunMode, TailBatch, TailSource};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::config::{LineFormat, ResolvedConfig, ResolvedOutput, SourceConfig};
+
+/// Batches in flight between the sources and the router.
+const CHANNEL_BATCHES: usize = 16;
+
+/// Whether to follow files until stopped or to ship what exists and exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run until the shutdown signal.
+    Follow,
+    /// Read every file to its end, flush every chunk, return (`--once`).
+    Once,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Lines read by the sources.
+    pub lines: u64,
+    /// Files read.
+    pub files: u64,
+    /// Records that matched no output (dropped, as fluentd does, with a warning).
+    pub unmatched: u64,
+    /// Objects uploaded, with their output id.
+    pub uploads: Vec<(String, UploadReport)>,
+    /// Where each output writes (`s3://bucket/` or a directory).
+    pub locations: Vec<(String, String)>,
+    /// Chunks still buffered at exit (shipped at the next start).
+    pub left_in_buffer: u64,
+}
+
+struct Output {
+    id: String,
+    pattern: crate::TagPattern,
+    format: LineFormat,
+    message_key: String,
+    flush_at_shutdown: bool,
+    buffer: Buffer,
+    uploader: Uploader,
+}
+
+/// Runs the shipper until `shutdown` fires (Follow) or everything is shipped (Once).
+pub async fn run(
+    config: ResolvedConfig,
+    mode: Mode,
+    shutdown: ShutdownSignal,
+) -> anyhow::Result<RunSummary> {
+    let data_dir = config.file.data_dir.clone();
+    let shutdown_timeout = config.file.shutdown_timeout.as_duration();
+    let mut outputs = Vec::new();
+    let mut summary = RunSummary::default();
+    for (id, out) in &config.outputs {
+        outputs.push(Arc::new(open_output(&data_dir, id, out).await?));
+        summary.locations.push((id.clone(), location(&out.s3)));
+    }
+    let uploads: Arc<Mutex<Vec<(String, UploadReport)>>> = Arc::default();
+
+    // Uploads run until `flush_stop` fires, after the sources and the final flush are done.
+    let (flush_stop_trigger, flush_stop) = shutdown_pair();
+    let mut flushers = JoinSet::new();
+    for out in &outputs {
+        flushers.spawn(flush_loop(out.clone(), flush_stop.clone(), uploads.clone()));
+    }
+
+    // Sources resume from what the buffers already hold (exactly once across crashes).
+    let resume = resume_positions(&outputs);
+    let (tx, rx) = mpsc::channel::<TailBatch>(CHANNEL_BATCHES);
+    let router = tokio::spawn(route(rx, outputs.clone()));
+    let mut sources = JoinSet::new();
+    for (id, source) in &config.file.sources {
+        match source {
+            SourceConfig::Tail(tail) => {
+                let pos_file = data_dir.join(format!("{id}.pos"));
+                let source = TailSource::new(id, tail.clone(), pos_file, resume.clone())
+                    .with_context(|| format!("source {id}"))?;
+                let run_mode = if mode == Mode::Once {
+                    RunMode::Once
+                } else {
+                    RunMode::Follow
+                };
+                sources.spawn(source.run(tx.clone(), shutdown.clone(), run_mode, shutdown_timeout));
+            }
+        }
+    }
+    drop(tx);
+    while let Some(result) = sources.join_next().await {
+        let s = result
+            .context("source task panicked")?
+            .context("source failed")?;
+        summary.lines += s.lines;
+        summary.files += s.files;
+    }
+    summary.unmatched = router.await.context("router panicked")?;
+
+    // Final flush: everything in Once mode; at shutdown only where flush_at_shutdown is set.
+    let deadline = match mode {
+        Mode::Once => None,
+        Mode::Follow => Some(tokio::time::Instant::now() + shutdown_timeout),
+    };
+    for out in &outputs {
+        if mode == Mode::Once || out.flush_at_shutdown {
+            out.buffer
+                .seal_all()
+                .with_context(|| format!("output {}: sealing chunks", out.id))?;
+        }
+    }
+    loop {
+        let pending = outputs
+            .iter()
+            .filter(|o| (mode == Mode::Once || o.flush_at_shutdown) && !o.buffer.is_empty())
+            .count();
+        if pending == 0 {
+            break;
+        }
+        if mode == Mode::Once && shutdown.is_triggered() {
+            break;
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            tracing::warn!(
+                "Shutdown timeout reached; unsent chunks stay in the buffer for the next start."
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    flush_stop_trigger.trigger();
+    while flushers.join_next().await.is_some() {}
+    summary.left_in_buffer = outputs
+        .iter()
+        .map(|o| {
+            let s = o.buffer.stats();
+            (s.open_chunks + s.sealed_chunks + s.in_flight_chunks + s.retrying_chunks) as u64
+        })
+        .sum();
+    summary.uploads = std::mem::take(&mut *uploads.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(summary)
+}
+
+async fn open_output(
+    data_dir: &std::path::Path,
+    id: &str,
+    out: &ResolvedOutput,
+) -> anyhow::Result<Output> {
+    let default_dir: PathBuf = data_dir.join("buffer").join(id);
+    let buffer = Buffer::open(&out.buffer, &default_dir)
+        .with_context(|| format!("output {id}: opening buffer"))?;
+    let uploader = out
+        .s3
+        .build_uploader()
+        .await
+        .with_context(|| format!("output {id}: S3 output"))?
+        .with_temp_dir(default_dir.join("tmp"));
+    Ok(Output {
+        id: id.to_owned(),
+        pattern: out.pattern.clone(),
+        format: out.format,
+        message_key: out.message_key.clone(),
+        flush_at_shutdown: out.buffer.effective_flush_at_shutdown(),
+        buffer,
+        uploader,
+    })
+}
+
+/// Where an output's objects go, for people: the directory of a `file://` bucket, else
+/// `s3://bucket/`.
+fn location(s3: &logferry_sink_s3::S3Config) -> String {
+    match s3.local_dir() {
+        Some(dir) => std::path::absolute(&dir)
+            .unwrap_or(dir)
+            .display()
+            .to_string(),
+        None => format!("s3://{}/", s3.bucket),
+    }
+}
+
+/// For each stream, the smallest offset any buffer holds it to (a stream one buffer lacks is
+/// left to the checkpoint file).
+fn resume_positions(outputs: &[Arc<Output>]) -> HashMap<String, u64> {
+    let mut merged: HashMap<String, (u64, usize)> = HashMap::new();
+    for out in outputs {
+        for (stream, offset) in out.buffer.positions() {
+            let entry = merged.entry(stream).or_insert((offset, 0));
+            entry.0 = entry.0.min(offset);
+            entry.1 += 1;
+        }
+    }
+    let all = outputs.len();
+    merged
+        .into_iter()
+        .filter(|(_, (_, n))| *n == all)
+        .map(|(k, (o, _))| (k, o))
+        .collect()
+}
+
+/// Appends each batch to the buffer of every output whose pattern matches its tag, and reports
+/// the batch delivered once every such buffer holds it durably.
+async fn route(mut rx: mpsc::Receiver<TailBatch>, outputs: Vec<Arc<Output>>) -> u64 {
+    let mut unmatched = 0u64;
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        let targets: Vec<&Arc<Output>> = outputs
+            .iter()
+            .filter(|o| o.pattern.matches(&batch.tag))
+            .collect();
+        if targets.is_empty() {
+            if unmatched == 0 {
+                tracing::warn!(tag = %batch.tag, "No output matches this tag; its records are dropped.");
+            }
+            unmatched += batch.records.len() as u64;
+            continue;
+        }
+        for out in targets {
+            lines.clear();
+            for record in &batch.records {
+                lines.push(format_line(&record.json, out.format, &out.message_key));
+            }
+            let records: Vec<BufferRecord<'_>> = batch
+                .records
+                .iter()
+                .zip(&lines)
+                .map(|(r, line)| BufferRecord { time: r.time, line })
+                .collect();
+            let position = SourcePosition {
+                stream: &batch.position.stream,
+                offset: batch.position.end_offset,
+            };
+            match out
+                .buffer
+                .append(&batch.tag, &records, Some(position))
+                .await
+            {
+                Ok(receiver) => {
+                    let token = batch.ack.clone();
+                    tokio::spawn(async move { token.finish(receiver.await) });
+                }
+                Err(e) => {
+                    tracing::error!(output = %out.id, error = %e, "Cannot append to the buffer; the lines will be read again.");
+                    batch.ack.update(AckStatus::Errored);
+                }
+            }
+        }
+    }
+    unmatched
+}
+
+/// Formats one record as the output writes it.
+fn format_line(json: &str, format: LineFormat, message_key: &str) -> Vec<u8> {
+    match format {
+        LineFormat::Json => json.as_bytes().to_vec(),
+        LineFormat::SingleValue => {
+            let value: Option<serde_json::Value> = serde_json::from_str(json).ok();
+            match value.as_ref().and_then(|v| v.get(message_key)) {
+                Some(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
+                Some(other) => other.to_string().into_bytes(),
+                None => json.as_bytes().to_vec(),
+            }
+        }
+    }
+}
+
+async fn flush_loop(
+    out: Arc<Output>,
+    stop: ShutdownSignal,
+    uploads: Arc<Mutex<Vec<(String, UploadReport)>>>,
+) {
+    loop {
+        let chunk = tokio::select! {
+            chunk = out.buffer.next_ready() => chunk,
+            () = stop.clone().wait() => return,
+        };
+        upload_chunk(&out, chunk, &uploads).await;
+    }
+}
+
+async fn upload_chunk(out: &Output, chunk: Chunk, uploads: &Mutex<Vec<(String, UploadReport)>>) {
+    let meta = chunk.meta();
+    let identity = ChunkIdentity {
+        tag: meta.tag.clone(),
+        timekey: meta.timekey,
+        seq: meta.seq,
+        id: meta.id,
+        sealed_at: meta.sealed_at.unwrap_or(meta.created_at),
+    };
+    let reader = match chunk.open_reader() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(output = %out.id, error = %e, "Cannot read a buffered chunk.");
+            out.buffer.retry_later(chunk, &e);
+            return;
+        }
+    };
+    match out.uploader.upload(&identity, reader).await {
+        Ok(report) => {
+            tracing::info!(output = %out.id, key = %report.key, bytes = report.bytes_out, "Uploaded.");
+            match out.buffer.complete(chunk) {
+                Ok(()) => uploads
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((out.id.clone(), report)),
+                Err(e) => {
+                    tracing::error!(output = %out.id, error = %e, "Uploaded, but the chunk could not be deleted; it will be uploaded again to the same key.")
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(output = %out.id, error = %e, "Upload failed; will retry.");
+            out.buffer.retry_later(chunk, &e);
+        }
+    }
+}
