@@ -103,10 +103,10 @@ pub fn parse_command(
                 }
             })
         });
-    if write_failed.is_none() {
-        if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
-            write_failed = Some(e);
-        }
+    if write_failed.is_none()
+        && let Err(e) = out.write_all(&buf).and_then(|()| out.flush())
+    {
+        write_failed = Some(e);
     }
     if let Some(e) = write_failed {
         if e.kind() == io::ErrorKind::BrokenPipe {
