@@ -328,7 +328,7 @@ path = "app/"
         let err = ResolvedConfig::from_text(Path::new("s.toml"), &bad, &env).unwrap_err();
         assert_eq!(
             err.to_string().split(": unknown").next().unwrap(),
-            "s.toml:15: `outputs.to_s3.buckt`"
+            "s.toml:14: `outputs.to_s3.buckt`"
         );
         let bad = GOOD.replace("tag = \"s3.*\"", "tag = \"s3.*\"\nglob = 1");
         let err = ResolvedConfig::from_text(Path::new("s.toml"), &bad, &env).unwrap_err();
