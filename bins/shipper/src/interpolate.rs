@@ -21,6 +21,9 @@ impl fmt::Display for InterpolateError {
 
 impl std::error::Error for InterpolateError {}
 
+/// Placeholders of S3 key templates (fluent-plugin-s3) that look like variables but are not.
+const RESERVED: &[&str] = &["tag", "chunk_id"];
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Code,
@@ -115,7 +118,9 @@ pub fn interpolate_env(
         {
             {
                 let name = &rest[2..end];
-                if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                if !name.is_empty()
+                    && !RESERVED.contains(&name)
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 {
                     let err = |reason| InterpolateError {
                         name: name.to_owned(),
@@ -176,13 +181,14 @@ mod tests {
 
     #[test]
     fn substitutes_in_strings_only() {
-        let text = "# ${NOPE} in a comment\nregion = \"${REGION}\"\nkey = \"${KEY}\"\nlit = '${REGION}-x'\nkeep = \"$${REGION}\"\n";
+        let text = "# ${NOPE} in a comment\nkey_format = \"${tag}/%Y\"\nregion = \"${REGION}\"\nkey = \"${KEY}\"\nlit = '${REGION}-x'\nkeep = \"$${REGION}\"\n";
         let out = interpolate_env(text, &env).unwrap();
         let parsed: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(parsed["region"].as_str(), Some("eu-west-1"));
         assert_eq!(parsed["key"].as_str(), Some("AKIA\"x\\y"));
         assert_eq!(parsed["lit"].as_str(), Some("eu-west-1-x"));
         assert_eq!(parsed["keep"].as_str(), Some("${REGION}"));
+        assert_eq!(parsed["key_format"].as_str(), Some("${tag}/%Y"));
         assert!(out.starts_with("# ${NOPE}"));
     }
 

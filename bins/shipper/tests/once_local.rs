@@ -1,0 +1,131 @@
+//! End to end: the real `logferry-shipper` binary in `--once` mode into a `file://` bucket.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run_once(dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
+        .args(["--once", "--config", "shipper.toml"])
+        .current_dir(dir)
+        .env("LOGFERRY_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn objects(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn gunzip(path: &Path) -> String {
+    let mut s = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+#[test]
+fn ships_every_line_once_and_nothing_on_a_second_run() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("once_local");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let json_lines: String = (0..500)
+        .map(|i| format!("{{\"n\":{i},\"msg\":\"event {i}\"}}\n"))
+        .collect();
+    std::fs::write(dir.join("logs/app.log"), &json_lines).unwrap();
+    std::fs::write(dir.join("logs/plain.log"), "one\ntwo \"quoted\"\n").unwrap();
+    std::fs::write(
+        dir.join("shipper.toml"),
+        r#"
+data_dir = "data"
+[sources.app]
+type = "tail"
+paths = ["logs/*.log"]
+read_from_head = true
+parse = "json"
+tag = "s3.*"
+[outputs.local]
+type = "s3"
+match = "s3.**"
+bucket = "file://bucket"
+path = "p/"
+s3_object_key_format = "%{path}${tag}/%{time_slice}_%{index}_%{hex_random}.%{file_extension}"
+utc = true
+"#,
+    )
+    .unwrap();
+
+    let out = run_once(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Shipped 502 line(s) from 2 file(s) in 2 object(s)"),
+        "{stdout}"
+    );
+    let objects = objects(&dir.join("bucket"));
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    let app = objects
+        .iter()
+        .find(|p| p.to_string_lossy().contains("app.log"))
+        .unwrap();
+    assert!(
+        app.to_string_lossy().contains("p/s3.logs.app.log/"),
+        "{}",
+        app.display()
+    );
+    assert_eq!(gunzip(app), json_lines, "JSON lines ship byte for byte");
+    let plain = objects
+        .iter()
+        .find(|p| p.to_string_lossy().contains("plain.log"))
+        .unwrap();
+    assert_eq!(
+        gunzip(plain),
+        "{\"message\":\"one\"}\n{\"message\":\"two \\\"quoted\\\"\"}\n",
+        "a line that is not JSON is kept as message"
+    );
+
+    let again = run_once(&dir);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("Shipped 0 line(s)"));
+    assert_eq!(
+        crate::objects(&dir.join("bucket")).len(),
+        2,
+        "nothing new on a second run"
+    );
+}
+
+#[test]
+fn configuration_errors_exit_2_naming_key_and_line() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bad_config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("shipper.toml"),
+        "[sources.a]\ntype = \"tail\"\npaths = [\"x\"]\ntag = \"t\"\n[outputs.o]\ntype = \"s3\"\nmatch = \"**\"\nbucket = \"file://b\"\nbuckt = 1\n",
+    )
+    .unwrap();
+    let out = run_once(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("shipper.toml:9: `outputs.o.buckt`"),
+        "{stderr}"
+    );
+}
