@@ -2,10 +2,12 @@
 //! (fixtures), streaming a large generated document in bounded memory, records over the size
 //! limit, truncated and malformed documents, and inputs that must never panic.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use logferry_parse::{DecodeError, DecodeOptions, DecodeSummary, Format, FormatOptions};
 use proptest::prelude::*;
@@ -16,38 +18,15 @@ fn format() -> Format {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cloudtrail")
-        .join(name)
+    common::fixture("cloudtrail", name)
 }
 
-/// Decodes `input`: every item as `{"line", "position", "record"}` or
-/// `{"line", "position", "error": field}`, and the outcome.
+/// Decodes `input`; see [`common::decode_items`].
 fn decode(
     input: &[u8],
     options: &DecodeOptions,
 ) -> (Vec<Value>, Result<DecodeSummary, DecodeError>) {
-    let mut items = Vec::new();
-    let result = format().decode(input, options, |item| {
-        items.push(match item {
-            Ok(located) => {
-                let mut out = Vec::new();
-                located.record.write_json(&mut out);
-                assert!(
-                    out.starts_with(br#"{"@timestamp":""#),
-                    "{}",
-                    String::from_utf8_lossy(&out)
-                );
-                json!({
-                    "line": located.line,
-                    "position": located.position,
-                    "record": serde_json::from_slice::<Value>(&out).unwrap(),
-                })
-            }
-            Err(e) => json!({"line": e.line, "position": e.position, "error": e.error.field()}),
-        });
-    });
-    (items, result)
+    common::decode_items(&format(), input, options, |_| {})
 }
 
 /// Every `fixtures/cloudtrail/NAME.json` decodes to exactly `NAME.expected.json`: one

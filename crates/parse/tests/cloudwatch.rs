@@ -2,7 +2,9 @@
 //! the public API: AWS's documented payloads (fixtures), concatenated payloads, control
 //! messages, errors, round trips of generated payloads, and inputs that must never panic.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use logferry_core::Timestamp;
 use logferry_parse::{DecodeError, DecodeOptions, DecodeSummary, Format, FormatOptions, Record};
@@ -14,35 +16,17 @@ fn format() -> Format {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/cloudwatch")
-        .join(name)
+    common::fixture("cloudwatch", name)
 }
 
-/// Decodes `input`: every item as `{"line", "position", "record"}` or
-/// `{"line", "position", "error": field}`, and the outcome.
+/// Decodes `input`; see [`common::decode_items`].
 fn decode(
     input: &[u8],
     options: &DecodeOptions,
 ) -> (Vec<Value>, Result<DecodeSummary, DecodeError>) {
-    let mut items = Vec::new();
-    let result = format().decode(input, options, |item| {
-        items.push(match item {
-            Ok(located) => {
-                assert!(matches!(located.record, Record::CloudWatch(_)));
-                let mut out = Vec::new();
-                located.record.write_json(&mut out);
-                assert!(out.starts_with(br#"{"@timestamp":""#));
-                json!({
-                    "line": located.line,
-                    "position": located.position,
-                    "record": serde_json::from_slice::<Value>(&out).unwrap(),
-                })
-            }
-            Err(e) => json!({"line": e.line, "position": e.position, "error": e.error.field()}),
-        });
-    });
-    (items, result)
+    common::decode_items(&format(), input, options, |record| {
+        assert!(matches!(record, Record::CloudWatch(_)))
+    })
 }
 
 /// Every `fixtures/cloudwatch/NAME.json` decodes to exactly `NAME.expected.json`.

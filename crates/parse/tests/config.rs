@@ -2,7 +2,9 @@
 //! documented examples (fixtures), the writability check file, errors, truncated documents and
 //! inputs that must never panic.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use logferry_parse::{DecodeError, DecodeOptions, DecodeSummary, Format, FormatOptions};
 use proptest::prelude::*;
@@ -13,34 +15,15 @@ fn format() -> Format {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/config")
-        .join(name)
+    common::fixture("config", name)
 }
 
-/// Decodes `input`: every item as `{"line", "position", "record"}` or
-/// `{"line", "position", "error": field}`, and the outcome.
+/// Decodes `input`; see [`common::decode_items`].
 fn decode(
     input: &[u8],
     options: &DecodeOptions,
 ) -> (Vec<Value>, Result<DecodeSummary, DecodeError>) {
-    let mut items = Vec::new();
-    let result = format().decode(input, options, |item| {
-        items.push(match item {
-            Ok(located) => {
-                let mut out = Vec::new();
-                located.record.write_json(&mut out);
-                assert!(out.starts_with(br#"{"@timestamp":""#));
-                json!({
-                    "line": located.line,
-                    "position": located.position,
-                    "record": serde_json::from_slice::<Value>(&out).unwrap(),
-                })
-            }
-            Err(e) => json!({"line": e.line, "position": e.position, "error": e.error.field()}),
-        });
-    });
-    (items, result)
+    common::decode_items(&format(), input, options, |_| {})
 }
 
 /// `snapshot.json`, `history.json` and the empty `ConfigWritabilityCheckFile` decode to
