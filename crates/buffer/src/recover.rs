@@ -67,11 +67,9 @@ pub(crate) fn recover(s: &Settings, inner: &mut Inner, now: Timestamp) -> Result
         };
         inner.positions.merge_all(&positions);
         if let Some(entry) = recover_chunk(s, id, data.remove(&id), positions, now)? {
-            inner.seqs.observe(
-                &entry.meta.tag,
-                entry.meta.timekey.unix_seconds(),
-                entry.meta.seq,
-            );
+            inner
+                .seqs
+                .observe(entry.meta.timekey.unix_seconds(), entry.meta.seq);
             recovered.push(entry);
         }
     }

@@ -99,14 +99,16 @@ pub(crate) fn decode_position_lines(bytes: &[u8]) -> (Positions, usize) {
     (positions, skipped)
 }
 
-/// Sequence numbers per `(tag, slice start)`, so that a key is never used twice.
+/// Sequence numbers per slice start, shared by every tag of the buffer, so that a key made of
+/// the time slice and `%{index}` (fluent-plugin-s3's default `%{path}%{time_slice}_%{index}`)
+/// is never used twice by one output, whatever the tags.
 ///
 /// Counters of slices long closed are folded into a floor: a slice older than the floor's
 /// slice that has no counter starts at the floor's number, which is above every number used
 /// by a folded counter. The state stays small and numbers still never repeat.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SeqCounters {
-    next: HashMap<(String, i64), u64>,
+    next: HashMap<i64, u64>,
     floor_timekey: i64,
     floor_seq: u64,
     initialized_floor: bool,
@@ -121,26 +123,26 @@ impl SeqCounters {
         }
     }
 
-    /// The next sequence number of `(tag, timekey)`.
-    pub(crate) fn allocate(&mut self, tag: &str, timekey: i64) -> u64 {
+    /// The next sequence number of the slice starting at `timekey`.
+    pub(crate) fn allocate(&mut self, timekey: i64) -> u64 {
         let start = self.start_for(timekey);
-        let next = self.next.entry((tag.to_owned(), timekey)).or_insert(start);
+        let next = self.next.entry(timekey).or_insert(start);
         let seq = *next;
         *next = seq.saturating_add(1);
         seq
     }
 
     /// Notes that `seq` is in use (a chunk found on disk).
-    pub(crate) fn observe(&mut self, tag: &str, timekey: i64, seq: u64) {
+    pub(crate) fn observe(&mut self, timekey: i64, seq: u64) {
         let start = self.start_for(timekey);
-        let next = self.next.entry((tag.to_owned(), timekey)).or_insert(start);
+        let next = self.next.entry(timekey).or_insert(start);
         *next = (*next).max(seq.saturating_add(1));
     }
 
     /// Folds the counters of slices starting before `cutoff` into the floor.
     pub(crate) fn prune(&mut self, cutoff: i64) {
         let mut folded = Vec::new();
-        self.next.retain(|(_, tk), next| {
+        self.next.retain(|tk, next| {
             let keep = *tk >= cutoff;
             if !keep {
                 folded.push((*tk, *next));
@@ -166,6 +168,12 @@ impl SeqCounters {
 struct StateFile {
     version: u32,
     positions: BTreeMap<String, Position>,
+    /// Next sequence number per slice start.
+    #[serde(default)]
+    slices: Vec<(i64, u64)>,
+    /// Per `(tag, slice start)`, as written before numbers were shared by tags: read (the
+    /// largest per slice wins), never written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     seq: Vec<(String, i64, u64)>,
     seq_floor: Option<(i64, u64)>,
 }
@@ -200,8 +208,12 @@ pub(crate) fn load_state(path: &Path) -> Result<(Positions, SeqCounters), Buffer
         seqs.floor_timekey = tk;
         seqs.floor_seq = seq;
     }
-    for (tag, tk, next) in file.seq {
-        seqs.next.insert((tag, tk), next);
+    for (tk, next) in file.slices {
+        seqs.next.insert(tk, next);
+    }
+    for (_tag, tk, next) in file.seq {
+        let entry = seqs.next.entry(tk).or_insert(next);
+        *entry = (*entry).max(next);
     }
     Ok((positions, seqs))
 }
@@ -212,16 +224,13 @@ pub(crate) fn save_state(
     seqs: &SeqCounters,
     fsync: FsyncMode,
 ) -> Result<(), BufferError> {
-    let mut seq: Vec<_> = seqs
-        .next
-        .iter()
-        .map(|((t, tk), n)| (t.clone(), *tk, *n))
-        .collect();
-    seq.sort();
+    let mut slices: Vec<_> = seqs.next.iter().map(|(tk, n)| (*tk, *n)).collect();
+    slices.sort();
     let file = StateFile {
         version: STATE_VERSION,
         positions: positions.map.iter().map(|(s, p)| (s.clone(), *p)).collect(),
-        seq,
+        slices,
+        seq: Vec::new(),
         seq_floor: seqs
             .initialized_floor
             .then_some((seqs.floor_timekey, seqs.floor_seq)),
@@ -238,16 +247,15 @@ mod tests {
     #[test]
     fn seq_never_repeats_after_folding() {
         let mut s = SeqCounters::default();
-        assert_eq!(s.allocate("a", 100), 0);
-        assert_eq!(s.allocate("a", 100), 1);
-        assert_eq!(s.allocate("a", 200), 0);
-        s.observe("b", 100, 5);
+        assert_eq!(s.allocate(100), 0);
+        assert_eq!(s.allocate(100), 1);
+        assert_eq!(s.allocate(200), 0);
+        s.observe(100, 5);
         s.prune(150);
-        assert_eq!(s.allocate("a", 100), 6);
-        assert_eq!(s.allocate("b", 100), 6);
-        assert_eq!(s.allocate("b", 100), 7);
-        assert_eq!(s.allocate("a", 200), 1);
-        assert_eq!(s.allocate("a", 300), 0);
+        assert_eq!(s.allocate(100), 6);
+        assert_eq!(s.allocate(100), 7);
+        assert_eq!(s.allocate(200), 1);
+        assert_eq!(s.allocate(300), 0);
     }
 
     #[test]
@@ -270,20 +278,34 @@ mod tests {
             },
         );
         let mut seqs = SeqCounters::default();
-        seqs.allocate("t", 0);
-        seqs.allocate("t", 3600);
+        seqs.allocate(0);
+        seqs.allocate(3600);
         seqs.prune(1);
         save_state(&path, &positions, &seqs, FsyncMode::Batch).unwrap();
         let (p, mut s) = load_state(&path).unwrap();
         assert_eq!(p.offsets()["/var/log/a.log"], 10);
         assert_eq!(p.map["/var/log/a.log"].updated, 9);
-        assert_eq!(s.allocate("t", 0), 1);
-        assert_eq!(s.allocate("t", 3600), 1);
+        assert_eq!(s.allocate(0), 1);
+        assert_eq!(s.allocate(3600), 1);
         std::fs::write(&path, b"{").unwrap();
         assert!(matches!(
             load_state(&path),
             Err(BufferError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn reads_counters_written_per_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        std::fs::write(
+            &path,
+            br#"{"version":1,"positions":{},"seq":[["a",0,3],["b",0,5],["a",60,1]],"seq_floor":null}"#,
+        )
+        .unwrap();
+        let (_, mut s) = load_state(&path).unwrap();
+        assert_eq!(s.allocate(0), 5);
+        assert_eq!(s.allocate(60), 1);
     }
 
     #[test]
