@@ -144,7 +144,8 @@ pub async fn run(
         .iter()
         .map(|o| {
             let s = o.buffer.stats();
-            (s.open_chunks + s.sealed_chunks + s.in_flight_chunks + s.retrying_chunks) as u64
+            // `sealed_chunks` already counts the chunks in flight and those retrying.
+            (s.open_chunks + s.sealed_chunks) as u64
         })
         .sum();
     summary.uploads = std::mem::take(&mut *uploads.lock().unwrap_or_else(|e| e.into_inner()));

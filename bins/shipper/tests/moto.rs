@@ -909,3 +909,70 @@ retry_max_interval = "1s"
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--once` while S3 is down, stopped by SIGTERM: the lines stay in the buffer (the summary
+/// says how many chunks), and the next `--once` with S3 back ships them under the same key.
+#[tokio::test]
+async fn once_interrupted_while_s3_is_down_ships_the_chunk_at_the_next_run() {
+    let mut moto = moto();
+    moto.stop().unwrap();
+    let dir = test_dir("once_outage");
+    let lines: Vec<String> = (0..50).map(|i| format!("{{\"kept\":{i}}}")).collect();
+    append(&dir.join("logs/app.log"), &lines);
+    let mut config = String::from(
+        r#"
+data_dir = "data"
+shutdown_timeout = "10s"
+
+[sources.app]
+type = "tail"
+paths = ["logs/*.log"]
+read_from_head = true
+parse = "json"
+tag = "app.*"
+"#,
+    );
+    let keys = format!("path = \"kept/\"\ns3_object_key_format = \"{KEY_FORMAT}\"");
+    config += &s3_output("s3", "app.**", "kept", &keys, "");
+    config += "\n[outputs.s3.buffer]\nretry_wait = \"200ms\"\nretry_max_interval = \"1s\"\n";
+    std::fs::write(dir.join("shipper.toml"), &config).unwrap();
+    let env = child_env(&moto, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
+
+    let shipper = Shipper::spawn(&dir, "down", &["--once"], &env);
+    let failed = wait_until(deadline(), || !failed_keys(&shipper.stderr()).is_empty());
+    assert!(failed, "no failed upload; stderr:\n{}", shipper.stderr());
+    shipper.terminate();
+    let down = shipper.wait();
+    assert!(
+        down.stdout
+            .contains("Shipped 50 line(s) from 1 file(s) in 0 object(s)")
+            && down
+                .stdout
+                .contains("1 chunk(s) could not be uploaded and stay buffered for the next run."),
+        "stdout:\n{}\nstderr:\n{}",
+        down.stdout,
+        down.stderr
+    );
+    let failed = failed_keys(&down.stderr);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+
+    moto.restart().unwrap();
+    moto.create_bucket("kept").await.unwrap();
+    let up = run_once(&dir, "up", &env);
+    assert_success(&up);
+    assert!(
+        up.stdout
+            .contains("Shipped 0 line(s) from 1 file(s) in 1 object(s)"),
+        "{}",
+        up.stdout
+    );
+    let stored = objects(&moto, "kept", "").await;
+    assert_eq!(
+        stored.keys().collect::<BTreeSet<_>>(),
+        failed.iter().collect(),
+        "the buffered chunk keeps its key across runs"
+    );
+    let expected: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(stored.values().next().unwrap(), expected.as_bytes());
+    let _ = std::fs::remove_dir_all(&dir);
+}
