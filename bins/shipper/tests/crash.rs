@@ -10,6 +10,7 @@
 //!
 //! The random choices come from a seed printed at the start; `LOGFERRY_CRASH_SEED=N` replays
 //! them (the timing of the kills relative to the shipper's work differs from run to run).
+//! `LOGFERRY_CRASH_KILLS=N` sets the number of kills of each variant (for longer soak runs).
 //!
 //! Two variants: against `moto_server` (S3 over HTTP, the real SDK path) and against a
 //! `file://` bucket (faster, so more kills). They run one after the other.
@@ -248,6 +249,13 @@ retry_max_interval = "1s"
 fn run_scenario(name: &str, store: &Store, kills: usize) {
     let started = Instant::now();
     let seed = seed();
+    let kills = match std::env::var("LOGFERRY_CRASH_KILLS") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .expect("LOGFERRY_CRASH_KILLS must be an integer"),
+        Err(_) => kills,
+    };
     println!("{name}: seed {seed} (set LOGFERRY_CRASH_SEED={seed} to replay it)");
     eprintln!("{name}: seed {seed} (set LOGFERRY_CRASH_SEED={seed} to replay it)");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);

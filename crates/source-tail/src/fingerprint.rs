@@ -44,6 +44,22 @@ impl Fingerprint {
         })
     }
 
+    /// The fingerprint of the first `min(len, FINGERPRINT_BYTES)` bytes of `file`, whose first
+    /// `self.len` bytes this fingerprint was taken of: only the bytes after those are read.
+    pub(crate) fn extended(&self, file: &File, len: u64) -> io::Result<Fingerprint> {
+        let len = len.min(FINGERPRINT_BYTES);
+        if len <= self.len {
+            return Ok(*self);
+        }
+        let mut buf = [0u8; FINGERPRINT_BYTES as usize];
+        let more = &mut buf[..(len - self.len) as usize];
+        file.read_exact_at(more, self.len)?;
+        Ok(Fingerprint {
+            len,
+            hash: fnv1a_continue(self.hash, more),
+        })
+    }
+
     /// Whether `file` (now `size` bytes long) still starts with the bytes this fingerprint
     /// was taken of.
     pub(crate) fn matches(&self, file: &File, size: u64) -> io::Result<bool> {
@@ -65,7 +81,11 @@ impl Fingerprint {
 
 /// FNV-1a, 64 bits: stable across versions and platforms, unlike std's hashers.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_continue(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// FNV-1a of `prefix + bytes`, given `hash`, the FNV-1a of `prefix`.
+fn fnv1a_continue(mut hash: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
@@ -112,6 +132,12 @@ mod tests {
         let full = Fingerprint::of_file(&f, 2005).unwrap();
         assert!(full.is_complete());
         assert!(full.matches(&f, 2005).unwrap());
+        assert_eq!(short.extended(&f, 2005).unwrap(), full);
+        assert_eq!(short.extended(&f, 3).unwrap(), short, "never shrinks");
+        assert_eq!(
+            Fingerprint::empty().extended(&f, 700).unwrap(),
+            Fingerprint::of_prefix(&f, 700).unwrap()
+        );
         f.set_len(3).unwrap();
         assert!(!short.matches(&f, 3).unwrap());
         f.set_len(0).unwrap();

@@ -189,6 +189,7 @@ impl Reader {
         }
         let first_offset = self.consumed_offset();
         self.read_lines(limits, options, &mut step);
+        self.cover_read_bytes(&mut step);
         step.end_offset = self.consumed_offset();
         step.consumed = step.end_offset - first_offset;
         step.partial = self.start < self.buf.len() && !self.skipping;
@@ -212,6 +213,24 @@ impl Reader {
             self.fingerprint = Fingerprint::of_file(&self.file, size)?;
         }
         Ok(true)
+    }
+
+    /// Extends a fingerprint that does not cover 1024 bytes yet over every byte read: the
+    /// file may have grown after `check_content` looked at its size, and the reads go on to
+    /// its end. A stream id is taken from this fingerprint when the file's first batch is
+    /// sent; one that covered fewer bytes than the batch (none, for a file that was empty when
+    /// the step began) would match other content of the same inode after a copytruncate or
+    /// an inode reuse, and lend it this content's resume position.
+    fn cover_read_bytes(&mut self, step: &mut Step) {
+        if self.fingerprint.is_complete() || self.pos <= self.fingerprint.len {
+            return;
+        }
+        match self.fingerprint.extended(&self.file, self.pos) {
+            Ok(fingerprint) => self.fingerprint = fingerprint,
+            // Shrank since it was read: the next step finds it truncated.
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {}
+            Err(err) => step.error = Some(err),
+        }
     }
 
     fn read_lines(&mut self, limits: &Limits, options: StepOptions, step: &mut Step) {
@@ -394,6 +413,7 @@ impl WarnLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fingerprint::FINGERPRINT_BYTES;
     use std::io::Write;
 
     fn limits(max_line: usize) -> Limits {
@@ -482,6 +502,51 @@ mod tests {
         assert!(!step.eof);
         let step = r.step(&l, StepOptions::default());
         assert_eq!(messages(&step), ["3", "4"]);
+    }
+
+    /// Regression: the fingerprint was taken of the file's size at the start of a step, but
+    /// the step reads on to the end of the file, which may have grown meanwhile. A first batch
+    /// could then carry a stream id whose fingerprint covered fewer bytes than the batch (none
+    /// at all for a file that was empty at the start of the step), and such an id matches
+    /// unrelated later content of the same inode (after copytruncate): its resume position was
+    /// applied to the new content after a restart, which re-read or skipped lines. Every byte
+    /// read must be covered by the fingerprint (up to 1024 bytes), whatever the timing.
+    #[test]
+    fn fingerprint_covers_every_byte_read_while_the_file_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        for rounds in 1..=30 {
+            let path = dir.path().join(format!("grow-{rounds}.log"));
+            let mut writer = File::create(&path).unwrap();
+            let file = File::open(&path).unwrap();
+            let mut r = Reader::new(file, Arc::from(path.as_path()), 0, Fingerprint::empty());
+            let appender = std::thread::spawn(move || {
+                // One byte per write: the file grows during every step of the reader.
+                for i in 0..1500u32 {
+                    let byte = if i % 50 == 49 { b'\n' } else { b'a' + (i % 26) as u8 };
+                    writer.write_all(&[byte]).unwrap();
+                }
+            });
+            let mut limits = limits(4096);
+            limits.read_size = 4096;
+            loop {
+                let done = appender.is_finished();
+                let step = r.step(&limits, StepOptions::default());
+                assert!(step.error.is_none(), "{:?}", step.error);
+                let want = r.pos.min(FINGERPRINT_BYTES);
+                assert!(
+                    r.fingerprint.len >= want,
+                    "round {rounds}: {} bytes read, the fingerprint covers {}",
+                    r.pos,
+                    r.fingerprint.len
+                );
+                let expect = Fingerprint::of_prefix(&r.file, r.fingerprint.len).unwrap();
+                assert_eq!(r.fingerprint, expect, "round {rounds}");
+                if done && step.eof {
+                    break;
+                }
+            }
+            appender.join().unwrap();
+        }
     }
 
     #[test]
