@@ -522,7 +522,11 @@ mod tests {
             let appender = std::thread::spawn(move || {
                 // One byte per write: the file grows during every step of the reader.
                 for i in 0..1500u32 {
-                    let byte = if i % 50 == 49 { b'\n' } else { b'a' + (i % 26) as u8 };
+                    let byte = if i % 50 == 49 {
+                        b'\n'
+                    } else {
+                        b'a' + (i % 26) as u8
+                    };
                     writer.write_all(&[byte]).unwrap();
                 }
             });
