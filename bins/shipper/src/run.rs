@@ -73,8 +73,10 @@ pub async fn run(
     // Uploads run until `flush_stop` fires, after the sources and the final flush are done.
     let (flush_stop_trigger, flush_stop) = shutdown_pair();
     let mut flushers = JoinSet::new();
-    for out in &outputs {
-        flushers.spawn(flush_loop(out.clone(), flush_stop.clone(), uploads.clone()));
+    for (out, (_, config)) in outputs.iter().zip(&config.outputs) {
+        for _ in 0..config.buffer.flush_thread_count {
+            flushers.spawn(flush_loop(out.clone(), flush_stop.clone(), uploads.clone()));
+        }
     }
 
     // Sources resume from what the buffers already hold (exactly once across crashes).
@@ -212,7 +214,9 @@ fn resume_positions(outputs: &[Arc<Output>]) -> HashMap<String, u64> {
 /// the batch delivered once every such buffer holds it durably.
 async fn route(mut rx: mpsc::Receiver<TailBatch>, outputs: Vec<Arc<Output>>) -> u64 {
     let mut unmatched = 0u64;
-    let mut lines: Vec<Vec<u8>> = Vec::new();
+    // `single_value` lines, end to end, and where each ends (reused across batches).
+    let mut values: Vec<u8> = Vec::new();
+    let mut ends: Vec<usize> = Vec::new();
     while let Some(batch) = rx.recv().await {
         let targets: Vec<&Arc<Output>> = outputs
             .iter()
@@ -226,16 +230,36 @@ async fn route(mut rx: mpsc::Receiver<TailBatch>, outputs: Vec<Arc<Output>>) -> 
             continue;
         }
         for out in targets {
-            lines.clear();
-            for record in &batch.records {
-                lines.push(format_line(&record.json, out.format, &out.message_key));
-            }
-            let records: Vec<BufferRecord<'_>> = batch
-                .records
-                .iter()
-                .zip(&lines)
-                .map(|(r, line)| BufferRecord { time: r.time, line })
-                .collect();
+            let records: Vec<BufferRecord<'_>> = match out.format {
+                // The record's JSON is the line: borrowed, not copied.
+                LineFormat::Json => batch
+                    .records
+                    .iter()
+                    .map(|r| BufferRecord {
+                        time: r.time,
+                        line: r.json.as_bytes(),
+                    })
+                    .collect(),
+                LineFormat::SingleValue => {
+                    values.clear();
+                    ends.clear();
+                    for record in &batch.records {
+                        single_value(&record.json, &out.message_key, &mut values);
+                        ends.push(values.len());
+                    }
+                    let mut start = 0;
+                    batch
+                        .records
+                        .iter()
+                        .zip(&ends)
+                        .map(|(r, &end)| {
+                            let line = &values[start..end];
+                            start = end;
+                            BufferRecord { time: r.time, line }
+                        })
+                        .collect()
+                }
+            };
             let position = SourcePosition {
                 stream: &batch.position.stream,
                 offset: batch.position.end_offset,
@@ -259,18 +283,27 @@ async fn route(mut rx: mpsc::Receiver<TailBatch>, outputs: Vec<Arc<Output>>) -> 
     unmatched
 }
 
-/// Formats one record as the output writes it.
-fn format_line(json: &str, format: LineFormat, message_key: &str) -> Vec<u8> {
-    match format {
-        LineFormat::Json => json.as_bytes().to_vec(),
-        LineFormat::SingleValue => {
-            let value: Option<serde_json::Value> = serde_json::from_str(json).ok();
-            match value.as_ref().and_then(|v| v.get(message_key)) {
-                Some(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
-                Some(other) => other.to_string().into_bytes(),
-                None => json.as_bytes().to_vec(),
-            }
-        }
+/// Appends the `single_value` line of a record to `out`: the text of member `key` (a string
+/// member as its unescaped text, any other value as JSON), or the whole record when it has no
+/// such member.
+fn single_value(json: &str, key: &str, out: &mut Vec<u8>) {
+    // Fast path: the tail source's `{"message":"..."}` for plain lines.
+    if let Some(literal) = json
+        .strip_prefix("{\"")
+        .and_then(|rest| rest.strip_prefix(key))
+        .and_then(|rest| rest.strip_prefix("\":"))
+        .and_then(|rest| rest.strip_suffix('}'))
+        && literal.starts_with('"')
+        && let Ok(text) = serde_json::from_str::<std::borrow::Cow<'_, str>>(literal)
+    {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    let value: Option<serde_json::Value> = serde_json::from_str(json).ok();
+    match value.as_ref().and_then(|v| v.get(key)) {
+        Some(serde_json::Value::String(s)) => out.extend_from_slice(s.as_bytes()),
+        Some(other) => out.extend_from_slice(other.to_string().as_bytes()),
+        None => out.extend_from_slice(json.as_bytes()),
     }
 }
 
@@ -322,5 +355,30 @@ async fn upload_chunk(out: &Output, chunk: Chunk, uploads: &Mutex<Vec<(String, U
             tracing::warn!(output = %out.id, error = %e, "Upload failed; will retry.");
             out.buffer.retry_later(chunk, &e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::single_value;
+
+    fn value(json: &str, key: &str) -> String {
+        let mut out = Vec::new();
+        single_value(json, key, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn single_value_unescapes_the_member() {
+        assert_eq!(
+            value(r#"{"message":"a \"b\"\tc"}"#, "message"),
+            "a \"b\"\tc"
+        );
+        assert_eq!(value(r#"{"message":"x\u00e9"}"#, "message"), "x\u{e9}");
+        assert_eq!(value(r#"{"level":"info","log":"hi"}"#, "log"), "hi");
+        assert_eq!(value(r#"{"log":{"a":1}}"#, "log"), r#"{"a":1}"#);
+        assert_eq!(value(r#"{"n":1}"#, "message"), r#"{"n":1}"#);
+        // Not the fast path's shape: a second member after the message.
+        assert_eq!(value(r#"{"message":"a","b":"c"}"#, "message"), "a");
     }
 }

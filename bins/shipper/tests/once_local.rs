@@ -129,3 +129,114 @@ fn configuration_errors_exit_2_naming_key_and_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn default_key_template_keeps_two_tags_apart() {
+    // fluent-plugin-s3's default key `%{path}%{time_slice}_%{index}.%{file_extension}` has no
+    // tag: two tags in one time slice must still get two keys, or one object overwrites the
+    // other.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("default_key");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    std::fs::write(dir.join("logs/a.log"), "a1\na2\n").unwrap();
+    std::fs::write(dir.join("logs/b.log"), "b1\n").unwrap();
+    std::fs::write(
+        dir.join("shipper.toml"),
+        r#"
+data_dir = "data"
+[sources.logs]
+type = "tail"
+paths = ["logs/*.log"]
+read_from_head = true
+tag = "s3.*"
+[outputs.local]
+type = "s3"
+match = "s3.**"
+format = "single_value"
+bucket = "file://bucket"
+utc = true
+"#,
+    )
+    .unwrap();
+    let out = run_once(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects = objects(&dir.join("bucket"));
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    let mut lines: Vec<String> = objects
+        .iter()
+        .flat_map(|p| gunzip(p).lines().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["a1", "a2", "b1"]);
+}
+
+fn copy_into(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn quickstart_ships_its_logs_and_the_examples_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The quickstart's paths are relative to the repository root: run it in a copy.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("quickstart");
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_into(
+        &root.join("examples/quickstart/logs"),
+        &dir.join("examples/quickstart/logs"),
+    );
+    std::fs::copy(
+        root.join("examples/quickstart/shipper.toml"),
+        dir.join("shipper.toml"),
+    )
+    .unwrap();
+    let out = run_once(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bucket = dir.join("target/quickstart/bucket");
+    let shipped = objects(&bucket);
+    assert!(!shipped.is_empty(), "{stdout}");
+    assert!(
+        stdout.contains(&bucket.display().to_string()),
+        "prints where the objects are: {stdout}"
+    );
+    let expected: usize = ["app.log", "system.log"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(dir.join("examples/quickstart/logs").join(f))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    let lines: usize = shipped.iter().map(|p| gunzip(p).lines().count()).sum();
+    assert_eq!(lines, expected);
+    let again = run_once(&dir);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("Shipped 0 line(s)"));
+
+    for example in [
+        "examples/quickstart/shipper.toml",
+        "examples/go-audit/shipper.toml",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
+            .args(["--check", "--config"])
+            .arg(root.join(example))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -100,6 +100,11 @@ pub struct BufferConfig {
     /// file buffers, whose chunks are kept for the next start, `true` for memory buffers).
     #[serde(default)]
     pub flush_at_shutdown: Option<bool>,
+    /// Chunks uploaded at the same time (default `1`, as in fluentd). More hide the latency of
+    /// a distant endpoint when many chunks are ready; each upload in flight may hold one
+    /// encoded object of up to 8 MiB in memory.
+    #[serde(default = "default_flush_thread_count")]
+    pub flush_thread_count: usize,
     /// Delay before the first retry of a failed upload (default `1s`).
     #[serde(default = "default_retry_wait")]
     pub retry_wait: ConfigDuration,
@@ -123,6 +128,11 @@ pub struct BufferConfig {
     /// `batch` (default), `always` or `never`: see [`FsyncMode`].
     #[serde(default)]
     pub fsync: FsyncMode,
+}
+
+/// `1`, fluentd's default.
+pub fn default_flush_thread_count() -> usize {
+    1
 }
 
 /// `1h`, fluentd's default.
@@ -178,6 +188,7 @@ impl Default for BufferConfig {
             total_limit_size: None,
             flush_interval: None,
             flush_at_shutdown: None,
+            flush_thread_count: default_flush_thread_count(),
             retry_wait: default_retry_wait(),
             retry_exponential_backoff_base: default_retry_exponential_backoff_base(),
             retry_max_interval: default_retry_max_interval(),
@@ -257,6 +268,9 @@ impl BufferConfig {
             .is_some_and(|d| d.as_duration().is_zero())
         {
             return err("flush_interval", "must be more than 0s");
+        }
+        if !(1..=64).contains(&self.flush_thread_count) {
+            return err("flush_thread_count", "must be between 1 and 64");
         }
         if self.retry_wait.as_duration().is_zero() {
             return err("retry_wait", "must be more than 0s");

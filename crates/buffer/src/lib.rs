@@ -72,9 +72,10 @@ pub use buffer::{Buffer, BufferRecord, BufferStats, SourcePosition};
 pub use chunk::{Chunk, ChunkReader};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    BufferConfig, BufferType, FsyncMode, default_retry_exponential_backoff_base,
-    default_retry_forever, default_retry_max_interval, default_retry_randomize, default_retry_wait,
-    default_timekey, default_timekey_use_utc, default_timekey_wait,
+    BufferConfig, BufferType, FsyncMode, default_flush_thread_count,
+    default_retry_exponential_backoff_base, default_retry_forever, default_retry_max_interval,
+    default_retry_randomize, default_retry_wait, default_timekey, default_timekey_use_utc,
+    default_timekey_wait,
 };
 pub use error::BufferError;
 pub use meta::ChunkMeta;

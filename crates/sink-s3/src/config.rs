@@ -86,6 +86,10 @@ pub struct S3Config {
     /// Compression level: gzip 1-9 (default 6), zstd 1-22 (default 3).
     #[serde(default)]
     pub compression_level: Option<i32>,
+    /// Threads that compress one object (gzip in 1 MiB blocks, zstd with its workers); the
+    /// object's bytes are the same for any number. Default: the number of CPUs, at most 4.
+    #[serde(default)]
+    pub compression_threads: Option<usize>,
     /// `Content-Encoding` to set on objects. Default: none (see `docs/s3-output.md`).
     #[serde(default)]
     pub content_encoding: Option<String>,
@@ -191,6 +195,7 @@ impl S3Config {
             hex_random_length: default_hex_random_length(),
             index_format: default_index_format(),
             compression_level: None,
+            compression_threads: None,
             content_encoding: None,
             multipart_threshold: default_multipart_threshold(),
             multipart_chunk_size: default_multipart_chunk_size(),
@@ -231,6 +236,12 @@ impl S3Config {
         }
         self.key_template()?;
         self.encoding()?;
+        if self
+            .compression_threads
+            .is_some_and(|n| !(1..=64).contains(&n))
+        {
+            return Err(invalid("compression_threads", "must be between 1 and 64"));
+        }
         check_url("endpoint", &self.endpoint)?;
         check_url(
             "credentials.sts_endpoint_url",
@@ -299,7 +310,17 @@ impl S3Config {
 
     /// The encoding of this output.
     pub fn encoding(&self) -> Result<Encoding, SinkError> {
-        Encoding::new(self.store_as, self.compression_level)
+        Ok(Encoding::new(self.store_as, self.compression_level)?
+            .with_threads(self.effective_compression_threads()))
+    }
+
+    /// `compression_threads`, or its default: the number of CPUs, at most 4.
+    pub fn effective_compression_threads(&self) -> usize {
+        self.compression_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        })
     }
 
     /// The per-object options of this output (content type and encoding).
@@ -500,6 +521,10 @@ mod tests {
         assert_eq!(
             key_of(&|c| c.compression_level = Some(12)),
             "compression_level"
+        );
+        assert_eq!(
+            key_of(&|c| c.compression_threads = Some(0)),
+            "compression_threads"
         );
         assert_eq!(
             key_of(&|c| c.endpoint = Some("localhost:9000".into())),

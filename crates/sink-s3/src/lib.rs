@@ -50,6 +50,7 @@ mod encoding;
 mod error;
 mod identity;
 mod local;
+mod pgzip;
 mod s3;
 mod store;
 mod strftime;
