@@ -18,7 +18,7 @@ use crate::meta::{
 };
 use crate::state::{
     POSITION_RETENTION_SECS, Position, Positions, SEQ_RETENTION_SECS, STATE_FILE, SeqCounters,
-    encode_position_line, save_state,
+    encode_commit_line, save_state,
 };
 use crate::{BufferError, BufferType, ChunkMeta, FsyncMode};
 
@@ -144,12 +144,38 @@ impl Inner {
         self.next_append += 1;
         let append_no = self.next_append;
         let mut syncs: Vec<(Arc<File>, PathBuf)> = Vec::new();
+        // Chunks this append fills up are sealed once its records are committed: a sealed
+        // chunk never holds records of an append that did not finish.
+        let mut full = Vec::new();
+        let result = self.write_records(s, now, &batch, append_no, &mut syncs, &mut full);
+        for id in full {
+            if let Err(e) = self.seal(s, id, now) {
+                tracing::error!(error = %e, "Cannot seal a full chunk; trying again shortly.");
+            }
+        }
+        result.map(|()| syncs)
+    }
+
+    /// Writes the records of an append, then its commit line (with its source position) to
+    /// the sidecar of every chunk it wrote to. If the process dies before a commit line is
+    /// written, the next open cuts the chunks back to what earlier lines commit, and the
+    /// source, whose position was not recorded either, sends the records again: a record is
+    /// stored once or not at all.
+    fn write_records(
+        &mut self,
+        s: &Settings,
+        now: Timestamp,
+        batch: &Prepared,
+        append_no: u64,
+        syncs: &mut Vec<(Arc<File>, PathBuf)>,
+        full: &mut Vec<Id>,
+    ) -> Result<(), BufferError> {
         let mut run: Option<Run> = None;
-        let mut last: Option<Id> = None;
+        let mut touched: Vec<Id> = Vec::new();
         let mut start = 0;
         for &(slice, end) in &batch.records {
             let len = (end - start) as u64;
-            let id = self.target(s, now, &batch, slice, len, &mut run, &mut syncs, append_no)?;
+            let id = self.target(s, now, batch, slice, len, &mut run, syncs, append_no, full)?;
             match &mut run {
                 Some(r) if r.id == id => {
                     r.end = end;
@@ -157,7 +183,7 @@ impl Inner {
                 }
                 _ => {
                     if let Some(r) = run.take() {
-                        self.flush_run(s, r, &batch, &mut syncs, append_no, now)?;
+                        self.flush_run(s, r, batch, syncs, append_no, now)?;
                     }
                     run = Some(Run {
                         id,
@@ -167,36 +193,56 @@ impl Inner {
                     });
                 }
             }
-            last = Some(id);
+            if !touched.contains(&id) {
+                touched.push(id);
+            }
             let (bytes, records) = self.counts(id, run.as_ref());
             let full_records = s.chunk_limit_records.is_some_and(|limit| records >= limit);
             if bytes >= s.chunk_limit_size || full_records {
                 if let Some(r) = run.take() {
-                    self.flush_run(s, r, &batch, &mut syncs, append_no, now)?;
+                    self.flush_run(s, r, batch, syncs, append_no, now)?;
                 }
-                self.seal(s, id, now)?;
+                self.retire(id, full);
             }
             start = end;
         }
         if let Some(r) = run.take() {
-            self.flush_run(s, r, &batch, &mut syncs, append_no, now)?;
+            self.flush_run(s, r, batch, syncs, append_no, now)?;
         }
-        if let (Some((stream, offset)), BufferType::File) = (&batch.position, s.kind) {
-            let pos = Position {
-                offset: *offset,
-                updated: now.unix_seconds(),
-            };
+        let position = match (&batch.position, s.kind) {
+            (Some((stream, offset)), BufferType::File) => Some((
+                stream.as_str(),
+                Position {
+                    offset: *offset,
+                    updated: now.unix_seconds(),
+                },
+            )),
+            _ => None,
+        };
+        if let Some((stream, pos)) = position {
             self.positions.merge(stream, pos);
-            match last {
-                Some(id) => self.write_position(s, id, stream, pos, &mut syncs)?,
-                None => self.save_state(s, now)?,
+        }
+        if touched.is_empty() {
+            if position.is_some() {
+                self.save_state(s, now)?;
+            }
+            return Ok(());
+        }
+        if s.kind == BufferType::File {
+            let lengths: Vec<(Id, u64)> = touched
+                .iter()
+                .filter_map(|id| self.chunks.get(id).map(|e| (*id, e.meta.bytes)))
+                .collect();
+            let line = encode_commit_line(position, &lengths, now.unix_seconds());
+            for id in &touched {
+                self.write_commit(s, *id, &line, position, syncs)?;
             }
         }
-        Ok(syncs)
+        Ok(())
     }
 
-    /// The open chunk that takes a record of `len` bytes for `(tag, slice)`, sealing a full
-    /// one and creating a new one as needed.
+    /// The open chunk that takes a record of `len` bytes for `(tag, slice)`, retiring a full
+    /// one (to be sealed after the append) and creating a new one as needed.
     #[allow(clippy::too_many_arguments)]
     fn target(
         &mut self,
@@ -208,6 +254,7 @@ impl Inner {
         run: &mut Option<Run>,
         syncs: &mut Vec<(Arc<File>, PathBuf)>,
         append_no: u64,
+        full: &mut Vec<Id>,
     ) -> Result<Id, BufferError> {
         let existing = self
             .open
@@ -228,8 +275,28 @@ impl Inner {
         if let Some(r) = run.take_if(|r| r.id == id) {
             self.flush_run(s, r, batch, syncs, append_no, now)?;
         }
-        self.seal(s, id, now)?;
+        self.retire(id, full);
         self.create(s, now, &batch.tag, slice)
+    }
+
+    /// Takes a full chunk out of the open ones (so that no further record goes to it) and
+    /// notes it for sealing at the end of the append.
+    fn retire(&mut self, id: Id, full: &mut Vec<Id>) {
+        let Some(entry) = self.chunks.get(&id) else {
+            return;
+        };
+        let slice = entry.meta.timekey.unix_seconds();
+        if let Some(m) = self.open.get_mut(&entry.meta.tag) {
+            if m.get(&slice) == Some(&id) {
+                m.remove(&slice);
+            }
+            if m.is_empty() {
+                self.open.remove(&entry.meta.tag);
+            }
+        }
+        if !full.contains(&id) {
+            full.push(id);
+        }
     }
 
     /// Bytes and records of a chunk, counting the pending run.
@@ -308,18 +375,21 @@ impl Inner {
         Ok(())
     }
 
-    fn write_position(
+    /// Appends an append's commit line to a chunk's sidecar.
+    fn write_commit(
         &mut self,
         s: &Settings,
         id: Id,
-        stream: &str,
-        pos: Position,
+        line: &[u8],
+        position: Option<(&str, Position)>,
         syncs: &mut Vec<(Arc<File>, PathBuf)>,
     ) -> Result<(), BufferError> {
         let Some(entry) = self.chunks.get_mut(&id) else {
             return Ok(());
         };
-        entry.positions.merge(stream, pos);
+        if let Some((stream, pos)) = position {
+            entry.positions.merge(stream, pos);
+        }
         let Store::Disk { pos: pos_file, .. } = &mut entry.store else {
             return Ok(());
         };
@@ -334,7 +404,7 @@ impl Inner {
             }
         };
         (&*file)
-            .write_all(&encode_position_line(stream, pos))
+            .write_all(line)
             .map_err(|e| BufferError::io("write", &path, e))?;
         if s.fsync != FsyncMode::Never && !syncs.iter().any(|(f, _)| Arc::ptr_eq(f, &file)) {
             syncs.push((file, path));
@@ -377,13 +447,23 @@ impl Inner {
             BufferType::File => {
                 let meta_path = s.dir.join(file_name(FileKind::Meta, &id));
                 write_atomic(&meta_path, &encode_meta(&meta), s.fsync)?;
+                // The sidecar starts with a commit of length 0, before any data: at recovery
+                // the chunk's records count only as far as commit lines say.
+                let pos_path = s.dir.join(file_name(FileKind::Positions, &id));
                 let data_path = s.dir.join(file_name(FileKind::OpenData, &id));
-                let data = match open_append(&data_path).and_then(|f| {
+                let marker = encode_commit_line(None, &[(id, 0)], now.unix_seconds());
+                let files = open_append(&pos_path).and_then(|mut pos| {
+                    pos.write_all(&marker)
+                        .map_err(|e| BufferError::io("write", &pos_path, e))?;
+                    let data = open_append(&data_path)?;
                     sync_parent(&data_path, s.fsync)?;
-                    Ok(f)
-                }) {
-                    Ok(file) => file,
+                    Ok((pos, data))
+                });
+                let (pos, data) = match files {
+                    Ok(files) => files,
                     Err(e) => {
+                        let _ = remove_if_exists(&data_path);
+                        let _ = remove_if_exists(&pos_path);
                         let _ = remove_if_exists(&meta_path);
                         return Err(e);
                     }
@@ -391,7 +471,7 @@ impl Inner {
                 Store::Disk {
                     data_path,
                     data: Some(Arc::new(data)),
-                    pos: None,
+                    pos: Some(Arc::new(pos)),
                 }
             }
             BufferType::Memory => {

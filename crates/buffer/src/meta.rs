@@ -50,7 +50,7 @@ pub(crate) fn hex(id: &[u8; 16]) -> String {
     s
 }
 
-fn unhex(s: &str) -> Option<[u8; 16]> {
+pub(crate) fn unhex(s: &str) -> Option<[u8; 16]> {
     if s.len() != 32 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }

@@ -14,7 +14,7 @@ use crate::meta::{
     FileKind, TMP_SUFFIX, decode_meta, encode_meta, file_name, parse_file_name, remove_if_exists,
     sync_parent, write_atomic,
 };
-use crate::state::{Positions, decode_position_lines};
+use crate::state::{Positions, Sidecar, decode_position_lines};
 use crate::{BufferError, FsyncMode};
 
 /// Loads every chunk in the buffer directory into `inner`. Open chunks are sealed; a partly
@@ -59,14 +59,25 @@ pub(crate) fn recover(s: &Settings, inner: &mut Inner, now: Timestamp) -> Result
         }
     }
 
+    // Every sidecar first: an append's commit line may be in another chunk's sidecar.
+    let mut sidecars: HashMap<Id, Sidecar> = HashMap::new();
+    let mut committed: HashMap<Id, u64> = HashMap::new();
+    for (id, path) in &pos {
+        let sidecar = read_positions(path)?;
+        inner.positions.merge_all(&sidecar.positions);
+        for (chunk, len) in &sidecar.committed {
+            let entry = committed.entry(*chunk).or_default();
+            *entry = (*entry).max(*len);
+        }
+        sidecars.insert(*id, sidecar);
+    }
+
     let mut recovered = Vec::new();
     for id in metas {
-        let positions = match pos.remove(&id) {
-            Some(path) => read_positions(&path)?,
-            None => Positions::default(),
-        };
-        inner.positions.merge_all(&positions);
-        if let Some(entry) = recover_chunk(s, id, data.remove(&id), positions, now)? {
+        pos.remove(&id);
+        let positions = sidecars.remove(&id).unwrap_or_default().positions;
+        let commit = committed.get(&id).copied();
+        if let Some(entry) = recover_chunk(s, id, data.remove(&id), positions, commit, now)? {
             inner
                 .seqs
                 .observe(entry.meta.timekey.unix_seconds(), entry.meta.seq);
@@ -75,10 +86,8 @@ pub(crate) fn recover(s: &Settings, inner: &mut Inner, now: Timestamp) -> Result
     }
     for (id, (_, path)) in data {
         // Data without metadata: its identity (tag, slice) is unknown, so it cannot be
-        // uploaded; it is kept for an operator.
-        if let Some(pos_path) = pos.remove(&id) {
-            inner.positions.merge_all(&read_positions(&pos_path)?);
-        }
+        // uploaded; it is kept for an operator (with its sidecar, already read).
+        pos.remove(&id);
         let failed = dir.join(FAILED_DIR);
         let result = move_to_failed(s, &failed, id, &path);
         inner.failed += 1;
@@ -90,7 +99,6 @@ pub(crate) fn recover(s: &Settings, inner: &mut Inner, now: Timestamp) -> Result
         );
     }
     for (_, path) in pos {
-        inner.positions.merge_all(&read_positions(&path)?);
         remove_if_exists(&path).map_err(|e| BufferError::io("remove", &path, e))?;
     }
     recovered.sort_by_key(|e| (e.meta.sealed_at, e.meta.created_at, e.meta.seq));
@@ -107,21 +115,28 @@ pub(crate) fn recover(s: &Settings, inner: &mut Inner, now: Timestamp) -> Result
     Ok(())
 }
 
-fn read_positions(path: &Path) -> Result<Positions, BufferError> {
+fn read_positions(path: &Path) -> Result<Sidecar, BufferError> {
     let bytes = fs::read(path).map_err(|e| BufferError::io("read", path, e))?;
-    let (positions, skipped) = decode_position_lines(&bytes);
-    if skipped > 0 {
-        tracing::warn!(path = %path.display(), skipped, "Skipped unreadable position lines.");
+    let mut sidecar = Sidecar::default();
+    decode_position_lines(&bytes, &mut sidecar);
+    if sidecar.skipped > 0 {
+        tracing::warn!(
+            path = %path.display(),
+            skipped = sidecar.skipped,
+            "Skipped unreadable position lines."
+        );
     }
-    Ok(positions)
+    Ok(sidecar)
 }
 
-/// Loads one chunk; `None` when nothing of it is left to upload.
+/// Loads one chunk; `None` when nothing of it is left to upload. `committed` is the longest
+/// length commit lines give it (`None` for a chunk written before commit lines existed).
 fn recover_chunk(
     s: &Settings,
     id: Id,
     data: Option<(FileKind, PathBuf)>,
     positions: Positions,
+    committed: Option<u64>,
     now: Timestamp,
 ) -> Result<Option<Entry>, BufferError> {
     let meta_path = s.dir.join(file_name(FileKind::Meta, &id));
@@ -182,6 +197,21 @@ fn recover_chunk(
             );
         }
     } else {
+        if let Some(committed) = committed
+            && committed < len
+        {
+            // Records of an append that died before its commit line: not acknowledged, and
+            // its source position was not recorded, so the source sends them again.
+            file.set_len(committed)
+                .map_err(|e| BufferError::io("truncate", &data_path, e))?;
+            tracing::warn!(
+                chunk = %meta.id_hex(),
+                path = %data_path.display(),
+                bytes = len - committed,
+                "Cut away records of an unfinished append (they were never acknowledged)."
+            );
+        }
+        let len = committed.map_or(len, |c| c.min(len));
         let (valid, records) = count_records(&file, &data_path)?;
         if valid < len {
             file.set_len(valid)

@@ -1,12 +1,13 @@
 //! Buffer-wide state that outlives chunks: source positions and chunk sequence numbers
 //! (`state.json`), and the per-chunk position sidecars (`chunk.<id>.pos`).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::meta::write_atomic;
+use crate::meta::{hex, unhex, write_atomic};
 use crate::{BufferError, FsyncMode};
 
 /// Streams whose position was not updated for this long are forgotten (30 days).
@@ -61,42 +62,80 @@ impl Positions {
 }
 
 /// One line of a `chunk.<id>.pos` sidecar.
+///
+/// Every append writes one line, after all of its records, to the sidecar of each chunk it
+/// wrote records to: the source position it stores (if any) and, in `commit`, the length of
+/// each of those chunks once its records are in. A chunk also gets a line with its length 0
+/// when it is created. At recovery an open chunk is cut back to the longest length any line
+/// commits for it: records written by an append that died before its lines are not stored
+/// (their position was not recorded either, so the source sends them again).
+///
+/// Lines written before `commit` existed have no `commit` (their chunks are not cut back).
 #[derive(Serialize, Deserialize)]
 struct PositionLine<'a> {
-    stream: &'a str,
-    offset: u64,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    stream: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
     time: i64,
+    /// `(chunk id as hex, its length in bytes)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    commit: Vec<(Cow<'a, str>, u64)>,
 }
 
-pub(crate) fn encode_position_line(stream: &str, pos: Position) -> Vec<u8> {
+/// The sidecar line of one append: the position it stores (if any) and the length of every
+/// chunk it wrote to.
+pub(crate) fn encode_commit_line(
+    position: Option<(&str, Position)>,
+    chunks: &[([u8; 16], u64)],
+    time: i64,
+) -> Vec<u8> {
     let line = PositionLine {
-        stream,
-        offset: pos.offset,
-        time: pos.updated,
+        stream: position.map(|(stream, _)| Cow::Borrowed(stream)),
+        offset: position.map(|(_, pos)| pos.offset),
+        time: position.map_or(time, |(_, pos)| pos.updated),
+        commit: chunks
+            .iter()
+            .map(|(id, len)| (Cow::Owned(hex(id)), *len))
+            .collect(),
     };
     let mut out = serde_json::to_vec(&line).unwrap_or_default();
     out.push(b'\n');
     out
 }
 
-/// Reads a position sidecar. A line that does not parse (a torn last line) is skipped;
-/// returns the positions and the number of lines skipped.
-pub(crate) fn decode_position_lines(bytes: &[u8]) -> (Positions, usize) {
-    let mut positions = Positions::default();
-    let mut skipped = 0;
+/// What the sidecars of a buffer say.
+#[derive(Debug, Default)]
+pub(crate) struct Sidecar {
+    pub(crate) positions: Positions,
+    /// The longest committed length of each chunk named in a `commit`.
+    pub(crate) committed: HashMap<[u8; 16], u64>,
+    /// Lines that did not parse (a torn last line).
+    pub(crate) skipped: usize,
+}
+
+/// Reads a position sidecar into `into`. A line that does not parse (a torn last line) is
+/// skipped and counted.
+pub(crate) fn decode_position_lines(bytes: &[u8], into: &mut Sidecar) {
     for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        match serde_json::from_slice::<PositionLine<'_>>(line) {
-            Ok(p) => positions.merge(
-                p.stream,
-                Position {
-                    offset: p.offset,
-                    updated: p.time,
-                },
-            ),
-            Err(_) => skipped += 1,
+        let Ok(p) = serde_json::from_slice::<PositionLine<'_>>(line) else {
+            into.skipped += 1;
+            continue;
+        };
+        if let (Some(stream), Some(offset)) = (&p.stream, p.offset) {
+            let pos = Position {
+                offset,
+                updated: p.time,
+            };
+            into.positions.merge(stream, pos);
+        }
+        for (id, len) in &p.commit {
+            if let Some(id) = unhex(id) {
+                let committed = into.committed.entry(id).or_default();
+                *committed = (*committed).max(*len);
+            }
         }
     }
-    (positions, skipped)
 }
 
 /// Sequence numbers per slice start, shared by every tag of the buffer, so that a key made of
@@ -310,23 +349,29 @@ mod tests {
 
     #[test]
     fn torn_position_lines_are_skipped() {
-        let mut bytes = encode_position_line(
-            "s",
-            Position {
-                offset: 4,
-                updated: 1,
-            },
-        );
-        bytes.extend(encode_position_line(
-            "s",
-            Position {
-                offset: 9,
-                updated: 2,
-            },
+        let (a, b) = ([1u8; 16], [2u8; 16]);
+        // Written before commits existed.
+        let mut bytes = br#"{"stream":"s","offset":4,"time":1}"#.to_vec();
+        bytes.push(b'\n');
+        bytes.extend(encode_commit_line(None, &[(b, 0)], 2));
+        bytes.extend(encode_commit_line(
+            Some((
+                "s",
+                Position {
+                    offset: 9,
+                    updated: 2,
+                },
+            )),
+            &[(a, 30), (b, 12)],
+            2,
         ));
+        bytes.extend(encode_commit_line(None, &[(a, 20)], 3));
         bytes.extend_from_slice(b"{\"stream\":\"s\",\"off");
-        let (p, skipped) = decode_position_lines(&bytes);
-        assert_eq!(p.offsets()["s"], 9);
-        assert_eq!(skipped, 1);
+        let mut sidecar = Sidecar::default();
+        decode_position_lines(&bytes, &mut sidecar);
+        assert_eq!(sidecar.positions.offsets()["s"], 9);
+        assert_eq!(sidecar.positions.map["s"].updated, 2);
+        assert_eq!(sidecar.committed, HashMap::from([(a, 30), (b, 12)]));
+        assert_eq!(sidecar.skipped, 1);
     }
 }

@@ -318,6 +318,130 @@ async fn positions_survive_complete_and_reopen() {
     assert_eq!(positions["/new"], 1);
 }
 
+/// The sidecars (`chunk.<id>.pos`) of a buffer directory and their lengths.
+fn sidecars(dir: &Path) -> Vec<(String, u64)> {
+    files(dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".pos"))
+        .map(|n| {
+            let len = std::fs::metadata(dir.join(&n)).unwrap().len();
+            (n, len)
+        })
+        .collect()
+}
+
+/// Puts a sidecar back to its first `len` bytes: the lines written after were never written.
+fn cut_sidecar(dir: &Path, name: &str, len: u64) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(name))
+        .unwrap();
+    file.set_len(len).unwrap();
+}
+
+/// The length of the first line of a file, newline included.
+fn first_line_len(dir: &Path, name: &str) -> u64 {
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    text.find('\n').unwrap() as u64 + 1
+}
+
+/// Appends one record in slice 0 and one in the next slice (two chunks) at position 30, after
+/// a first append ("one", position 10). Returns the sidecars before the second append.
+async fn append_across_two_chunks(buffer: &Buffer, dir: &Path) -> Vec<(String, u64)> {
+    let pos = |offset| {
+        Some(SourcePosition {
+            stream: "s",
+            offset,
+        })
+    };
+    let one = [BufferRecord {
+        time: at(1),
+        line: b"one",
+    }];
+    buffer.append("a", &one, pos(10)).await.unwrap();
+    let before = sidecars(dir);
+    let two = [
+        BufferRecord {
+            time: at(2),
+            line: b"two",
+        },
+        BufferRecord {
+            time: at(61),
+            line: b"three",
+        },
+    ];
+    buffer.append("a", &two, pos(30)).await.unwrap();
+    assert_eq!(buffer.positions()["s"], 30);
+    before
+}
+
+/// Every chunk a buffer offers, sealed and read, in order of their records' first lines.
+fn drain(buffer: &Buffer, clock: &ManualClock) -> Vec<String> {
+    buffer.seal_all().unwrap();
+    clock.advance(Duration::from_secs(600));
+    let mut texts = Vec::new();
+    while let Some(chunk) = buffer.try_next_ready() {
+        texts.push(read(&chunk));
+        buffer.complete(chunk).unwrap();
+    }
+    texts.sort();
+    texts
+}
+
+/// Regression: `kill -9` after an append wrote its records but before it recorded its source
+/// position left the records in the buffer while the source, resuming from the older position,
+/// sent them again: duplicates. (The window was widest when the append filled a chunk, which
+/// was sealed, with fsyncs, before the position was written.) Records now count only once the
+/// append's commit line is written; the next open cuts the rest away.
+#[tokio::test]
+async fn records_of_an_unfinished_append_are_cut_away_with_their_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let buffer = open(&config(), dir.path(), &clock);
+    let before = append_across_two_chunks(&buffer, dir.path()).await;
+    drop(buffer);
+    // The process died after the records were written, before any commit line.
+    for (name, _) in sidecars(dir.path()) {
+        match before.iter().find(|(n, _)| *n == name) {
+            Some((_, len)) => cut_sidecar(dir.path(), &name, *len),
+            None => {
+                let len = first_line_len(dir.path(), &name);
+                cut_sidecar(dir.path(), &name, len);
+            }
+        }
+    }
+
+    let buffer = open(&config(), dir.path(), &clock);
+    assert_eq!(
+        buffer.positions()["s"],
+        10,
+        "the source sends two and three again"
+    );
+    assert_eq!(drain(&buffer, &clock), ["one\n"]);
+}
+
+/// An append's commit line, in any one of the sidecars of the chunks it wrote to, commits
+/// its records in all of them (the process may die between two sidecar writes).
+#[tokio::test]
+async fn one_commit_line_commits_every_chunk_of_its_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let buffer = open(&config(), dir.path(), &clock);
+    let before = append_across_two_chunks(&buffer, dir.path()).await;
+    drop(buffer);
+    // The new chunk's sidecar lost its commit line; the first chunk's has it.
+    let (name, _) = sidecars(dir.path())
+        .into_iter()
+        .find(|(n, _)| !before.iter().any(|(b, _)| b == n))
+        .unwrap();
+    let len = first_line_len(dir.path(), &name);
+    cut_sidecar(dir.path(), &name, len);
+
+    let buffer = open(&config(), dir.path(), &clock);
+    assert_eq!(buffer.positions()["s"], 30);
+    assert_eq!(drain(&buffer, &clock), ["one\ntwo\n", "three\n"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_waits_while_full_and_resumes_after_complete() {
     let dir = tempfile::tempdir().unwrap();
@@ -493,7 +617,8 @@ async fn damaged_metadata_moves_the_chunk_to_failed() {
     std::fs::write(dir.path().join(&meta), b"{not json").unwrap();
     let buffer = open(&config(), dir.path(), &clock);
     assert!(buffer.is_empty());
-    assert_eq!(files(&dir.path().join("failed")).len(), 2);
+    let failed = files(&dir.path().join("failed"));
+    assert_eq!(failed.len(), 3, "metadata, data and sidecar: {failed:?}");
 }
 
 #[tokio::test]
@@ -667,10 +792,14 @@ async fn interrupted_operations_are_repaired() {
             .any(|n| n.contains(&gone) || n.ends_with(".tmp")),
         "{names:?}"
     );
+    let failed = files(&dir.path().join("failed"));
     assert_eq!(
-        files(&dir.path().join("failed")).len(),
-        1,
-        "the orphan data is kept"
+        (
+            failed.len(),
+            failed.iter().filter(|n| n.ends_with(".log")).count()
+        ),
+        (2, 1),
+        "the orphan data is kept, with its sidecar: {failed:?}"
     );
     assert_eq!(buffer.stats().failed_chunks, 1);
 }
