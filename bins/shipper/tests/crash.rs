@@ -2,7 +2,8 @@
 //! and duplicates none.
 //!
 //! A writer thread appends JSON lines with unique sequence numbers to two log files and rotates
-//! them now and then, by rename-and-create and by copytruncate. Meanwhile the shipper is started
+//! them now and then, by rename-and-create (deleting old rotated files once they are stored, so
+//! inodes get reused) and by copytruncate. Meanwhile the shipper is started
 //! in follow mode, killed with SIGKILL after a random short time (so kills land during reads,
 //! buffer appends, seals, checkpoint writes and uploads), and started again, many times. After
 //! the writer stops, a last run ships everything and is stopped with SIGTERM (exit 0). Then every
@@ -228,6 +229,7 @@ parse = "json"
 tag = "s3.*"
 refresh_interval = "200ms"
 poll_interval = "50ms"
+rotate_wait = "1s"
 batch_size = 200
 
 [outputs.s3]
@@ -241,6 +243,7 @@ flush_interval = "300ms"
 chunk_limit_size = "32KiB"
 retry_wait = "100ms"
 retry_max_interval = "1s"
+flush_thread_count = 2
 "#,
         store.output_toml()
     )
@@ -299,7 +302,7 @@ fn run_scenario(name: &str, store: &Store, kills: usize) {
     shared.stop.store(true, Ordering::SeqCst);
     let written = writer_thread.join().expect("writer thread panicked");
     println!(
-        "{name}: {} lines written, {} rotations, {kills} kills, {:?} so far",
+        "{name}: {} lines written, {} rotations and deletions, {kills} kills, {:?} so far",
         written.lines.len(),
         written.events.len(),
         started.elapsed()
@@ -658,6 +661,8 @@ struct Writer {
     shared: Arc<WriterShared>,
     files: Vec<LogFile>,
     rotations: u32,
+    /// Files renamed away by rotations and not deleted yet, oldest first.
+    rotated: Vec<PathBuf>,
     written: Written,
     started: Instant,
 }
@@ -674,6 +679,7 @@ impl Writer {
             shared,
             files,
             rotations: 0,
+            rotated: Vec::new(),
             written: Written {
                 lines: Vec::new(),
                 places: Vec::new(),
@@ -760,6 +766,31 @@ impl Writer {
         let fresh = LogFile::create(file.path.clone(), file.label);
         self.files[f] = fresh;
         self.event(what);
+        self.rotated.push(rotated);
+        self.delete_stored_rotated();
+    }
+
+    /// logrotate's `rotate N`: deletes old rotated files, but only those the shipper's
+    /// checkpoint says are stored to their end (deleting one before would lose its unread
+    /// lines, with any tailer, if the shipper is down). Freed inodes are then reused by new
+    /// files, which must not be taken for the old ones.
+    fn delete_stored_rotated(&mut self) {
+        let pos_file = self.dir.join(format!("data/{SOURCE_ID}.pos"));
+        let keep_newest = self.rotated.len().saturating_sub(1);
+        let mut deleted = Vec::new();
+        self.rotated.retain(|path| {
+            let done = deleted.len() < keep_newest
+                && fs::metadata(path)
+                    .is_ok_and(|m| checkpoint_of(&pos_file, path) == Some(m.len()));
+            if done {
+                fs::remove_file(path).unwrap();
+                deleted.push(path.clone());
+            }
+            !done
+        });
+        for path in deleted {
+            self.event(format!("delete {} (stored)", path.display()));
+        }
     }
 
     /// logrotate's `copytruncate`: copy the file away and truncate it in place.
