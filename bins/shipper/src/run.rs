@@ -79,10 +79,12 @@ pub async fn run(
         }
     }
 
-    // Sources resume from what the buffers already hold (exactly once across crashes).
+    // Sources resume from what the buffers already hold (exactly once across crashes); an
+    // output that holds more of a stream than that skips the records it has.
     let resume = resume_positions(&outputs);
+    let stored = outputs.iter().map(|o| o.buffer.positions()).collect();
     let (tx, rx) = mpsc::channel::<TailBatch>(CHANNEL_BATCHES);
-    let router = tokio::spawn(route(rx, outputs.clone()));
+    let router = tokio::spawn(route(rx, outputs.clone(), stored));
     let mut sources = JoinSet::new();
     for (id, source) in &config.file.sources {
         match source {
@@ -212,15 +214,23 @@ fn resume_positions(outputs: &[Arc<Output>]) -> HashMap<String, u64> {
 
 /// Appends each batch to the buffer of every output whose pattern matches its tag, and reports
 /// the batch delivered once every such buffer holds it durably.
-async fn route(mut rx: mpsc::Receiver<TailBatch>, outputs: Vec<Arc<Output>>) -> u64 {
+///
+/// `stored` is, per output, how far its buffer held each stream at the start. A source
+/// resumes from the least any output holds, so the records an output already has (it was
+/// appended to before a crash, the next output was not) are skipped for it, by their end
+/// offsets: else they would be stored twice.
+async fn route(
+    mut rx: mpsc::Receiver<TailBatch>,
+    outputs: Vec<Arc<Output>>,
+    mut stored: Vec<HashMap<String, u64>>,
+) -> u64 {
     let mut unmatched = 0u64;
     // `single_value` lines, end to end, and where each ends (reused across batches).
     let mut values: Vec<u8> = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
     while let Some(batch) = rx.recv().await {
-        let targets: Vec<&Arc<Output>> = outputs
-            .iter()
-            .filter(|o| o.pattern.matches(&batch.tag))
+        let targets: Vec<usize> = (0..outputs.len())
+            .filter(|&i| outputs[i].pattern.matches(&batch.tag))
             .collect();
         if targets.is_empty() {
             if unmatched == 0 {
@@ -229,11 +239,21 @@ async fn route(mut rx: mpsc::Receiver<TailBatch>, outputs: Vec<Arc<Output>>) -> 
             unmatched += batch.records.len() as u64;
             continue;
         }
-        for out in targets {
+        for i in targets {
+            let out = &outputs[i];
+            let stream = &batch.position.stream;
+            let from = match stored[i].get(stream) {
+                Some(&held) if batch.position.end_offset <= held => continue,
+                Some(&held) => {
+                    stored[i].remove(stream);
+                    batch.records.partition_point(|r| r.end_offset <= held)
+                }
+                None => 0,
+            };
+            let batch_records = &batch.records[from..];
             let records: Vec<BufferRecord<'_>> = match out.format {
                 // The record's JSON is the line: borrowed, not copied.
-                LineFormat::Json => batch
-                    .records
+                LineFormat::Json => batch_records
                     .iter()
                     .map(|r| BufferRecord {
                         time: r.time,
@@ -243,13 +263,12 @@ async fn route(mut rx: mpsc::Receiver<TailBatch>, outputs: Vec<Arc<Output>>) -> 
                 LineFormat::SingleValue => {
                     values.clear();
                     ends.clear();
-                    for record in &batch.records {
+                    for record in batch_records {
                         single_value(&record.json, &out.message_key, &mut values);
                         ends.push(values.len());
                     }
                     let mut start = 0;
-                    batch
-                        .records
+                    batch_records
                         .iter()
                         .zip(&ends)
                         .map(|(r, &end)| {

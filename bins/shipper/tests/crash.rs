@@ -13,8 +13,9 @@
 //! them (the timing of the kills relative to the shipper's work differs from run to run).
 //! `LOGFERRY_CRASH_KILLS=N` sets the number of kills of each variant (for longer soak runs).
 //!
-//! Two variants: against `moto_server` (S3 over HTTP, the real SDK path) and against a
-//! `file://` bucket (faster, so more kills). They run one after the other.
+//! Two variants: against `moto_server` (S3 over HTTP, the real SDK path), and against two
+//! `file://` outputs that both take every line (fluentd's `copy`; faster, so more kills). They
+//! run one after the other.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
@@ -67,8 +68,10 @@ fn kill_9_loses_and_duplicates_nothing_local() {
 // Where the objects go.
 
 enum Store {
+    /// One output, `s3`, to a bucket of moto.
     Moto(Box<MotoStore>),
-    /// `bucket = "file://bucket"`, relative to the test directory.
+    /// Two outputs matching every tag (fluentd's `copy`), `s3` and `copy`, to `file://` buckets
+    /// (`bucket-<output>` in the test directory): each must get every line exactly once.
     Local,
 }
 
@@ -81,7 +84,14 @@ struct MotoStore {
 }
 
 impl Store {
-    fn output_toml(&self) -> String {
+    fn outputs(&self) -> &'static [&'static str] {
+        match self {
+            Store::Moto(_) => &["s3"],
+            Store::Local => &["s3", "copy"],
+        }
+    }
+
+    fn output_toml(&self, output: &str) -> String {
         let common = format!(
             r#"type = "s3"
 match = "s3.**"
@@ -98,21 +108,21 @@ region = "{TEST_REGION}"
 endpoint = "{}"
 force_path_style = true
 
-[outputs.s3.credentials]
+[outputs.{output}.credentials]
 aws_key_id = "{TEST_ACCESS_KEY_ID}"
 aws_sec_key = "{TEST_SECRET_ACCESS_KEY}"
 "#,
                 m.moto.endpoint()
             ),
-            Store::Local => format!("{common}bucket = \"file://bucket\"\n"),
+            Store::Local => format!("{common}bucket = \"file://bucket-{output}\"\n"),
         }
     }
 
-    fn list(&self, dir: &Path) -> Vec<String> {
+    fn list(&self, dir: &Path, output: &str) -> Vec<String> {
         match self {
             Store::Moto(m) => m.runtime.block_on(m.moto.list_keys(BUCKET, "")).unwrap(),
             Store::Local => {
-                let root = dir.join("bucket");
+                let root = dir.join(format!("bucket-{output}"));
                 let mut keys = Vec::new();
                 let mut stack = vec![root.clone()];
                 while let Some(d) = stack.pop() {
@@ -136,20 +146,20 @@ aws_sec_key = "{TEST_SECRET_ACCESS_KEY}"
         }
     }
 
-    fn get(&self, dir: &Path, key: &str) -> Vec<u8> {
+    fn get(&self, dir: &Path, output: &str, key: &str) -> Vec<u8> {
         match self {
             Store::Moto(m) => m
                 .runtime
                 .block_on(m.moto.get_object_bytes(BUCKET, key))
                 .unwrap(),
-            Store::Local => fs::read(dir.join("bucket").join(key)).unwrap(),
+            Store::Local => fs::read(dir.join(format!("bucket-{output}")).join(key)).unwrap(),
         }
     }
 
     /// The sequence numbers in the store now (reading only objects not read before while
     /// waiting; objects are immutable unless a chunk is uploaded again, with the same bytes).
-    fn seqs_so_far(&self, dir: &Path) -> BTreeSet<u64> {
-        let keys = self.list(dir);
+    fn seqs_so_far(&self, dir: &Path, output: &str) -> BTreeSet<u64> {
+        let keys = self.list(dir, output);
         let mut seqs = BTreeSet::new();
         match self {
             Store::Moto(m) => {
@@ -158,7 +168,7 @@ aws_sec_key = "{TEST_SECRET_ACCESS_KEY}"
                     let bytes = match fetched.get(&key) {
                         Some(bytes) => bytes.clone(),
                         None => {
-                            let bytes = self.get(dir, &key);
+                            let bytes = self.get(dir, output, &key);
                             fetched.insert(key.clone(), bytes.clone());
                             bytes
                         }
@@ -169,7 +179,7 @@ aws_sec_key = "{TEST_SECRET_ACCESS_KEY}"
             Store::Local => {
                 for key in keys {
                     seqs.extend(
-                        decode(&self.get(dir, &key))
+                        decode(&self.get(dir, output, &key))
                             .0
                             .into_iter()
                             .filter_map(|(s, _)| s),
@@ -215,7 +225,7 @@ fn seed() -> u64 {
 }
 
 fn config_toml(store: &Store) -> String {
-    format!(
+    let mut config = format!(
         r#"data_dir = "data"
 shutdown_timeout = "10s"
 
@@ -231,10 +241,14 @@ refresh_interval = "200ms"
 poll_interval = "50ms"
 rotate_wait = "1s"
 batch_size = 200
-
-[outputs.s3]
+"#
+    );
+    for output in store.outputs() {
+        config.push_str(&format!(
+            r#"
+[outputs.{output}]
 {}
-[outputs.s3.buffer]
+[outputs.{output}.buffer]
 type = "file"
 timekey = "1s"
 timekey_wait = "0s"
@@ -245,8 +259,10 @@ retry_wait = "100ms"
 retry_max_interval = "1s"
 flush_thread_count = 2
 "#,
-        store.output_toml()
-    )
+            store.output_toml(output)
+        ));
+    }
+    config
 }
 
 fn run_scenario(name: &str, store: &Store, kills: usize) {
@@ -311,22 +327,29 @@ fn run_scenario(name: &str, store: &Store, kills: usize) {
     // The last run: until every line is in the store and the buffer is empty, then SIGTERM.
     let mut shipper = runs.start();
     let total = written.lines.len() as u64;
-    let mut last_count = 0;
+    let mut counts = Vec::new();
     let drained = wait_until(Instant::now() + Duration::from_secs(45), || {
         if shipper.exited() {
             return true; // reported below
         }
-        let seqs = store.seqs_so_far(&dir);
-        last_count = seqs.len();
-        seqs.len() as u64 >= total && chunk_files(&dir).is_empty()
+        counts = store
+            .outputs()
+            .iter()
+            .map(|output| store.seqs_so_far(&dir, output).len() as u64)
+            .collect();
+        counts.iter().all(|&n| n >= total) && chunk_files(store, &dir).is_empty()
     });
     shipper.assert_running(&runs);
     let status = shipper.terminate();
-    let report = verify(store, &dir, &written);
+    let report: String = store
+        .outputs()
+        .iter()
+        .map(|output| verify(store, &dir, output, &written))
+        .collect();
     assert!(
         drained,
-        "{name}: after 45 s the store holds {last_count} of {total} lines, buffer files: {:?}\n{report}\n{}",
-        chunk_files(&dir),
+        "{name}: after 45 s the outputs hold {counts:?} of {total} lines, buffer files: {:?}\n{report}\n{}",
+        chunk_files(store, &dir),
         runs.diagnostics()
     );
     assert_eq!(
@@ -342,27 +365,33 @@ fn run_scenario(name: &str, store: &Store, kills: usize) {
         runs.diagnostics()
     );
     assert!(
-        chunk_files(&dir).is_empty(),
+        chunk_files(store, &dir).is_empty(),
         "{name}: the buffer still holds {:?}",
-        chunk_files(&dir)
+        chunk_files(store, &dir)
     );
+    let objects: Vec<usize> = store
+        .outputs()
+        .iter()
+        .map(|output| store.list(&dir, output).len())
+        .collect();
     println!(
-        "{name}: {total} lines, each exactly once in {} objects, {} runs, {:?}",
-        store.list(&dir).len(),
+        "{name}: {total} lines, each exactly once in every output ({objects:?} objects), {} runs, {:?}",
         runs.count,
         started.elapsed()
     );
 }
 
-/// Files of the output's buffer that hold chunks (including `failed/`).
-fn chunk_files(dir: &Path) -> Vec<String> {
-    let buffer = dir.join("data/buffer/s3");
+/// Files of the outputs' buffers that hold chunks (including `failed/`).
+fn chunk_files(store: &Store, dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for d in [buffer.clone(), buffer.join("failed")] {
-        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("chunk.") {
-                out.push(name);
+    for output in store.outputs() {
+        let buffer = dir.join(format!("data/buffer/{output}"));
+        for d in [buffer.clone(), buffer.join("failed")] {
+            for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("chunk.") {
+                    out.push(format!("{output}/{name}"));
+                }
             }
         }
     }
@@ -372,12 +401,12 @@ fn chunk_files(dir: &Path) -> Vec<String> {
 
 /// Reads every object again; an empty string when each written line is there exactly once and
 /// nothing else is, else a description of what is wrong.
-fn verify(store: &Store, dir: &Path, written: &Written) -> String {
+fn verify(store: &Store, dir: &Path, output: &str, written: &Written) -> String {
     let mut found: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
-    let keys = store.list(dir);
+    let keys = store.list(dir, output);
     for key in &keys {
-        let (lines, error) = decode(&store.get(dir, key));
+        let (lines, error) = decode(&store.get(dir, output, key));
         if let Some(error) = error {
             problems.push(format!("object {key} is not valid gzip: {error}"));
         }
@@ -405,7 +434,7 @@ fn verify(store: &Store, dir: &Path, written: &Written) -> String {
     use std::fmt::Write as _;
     let _ = writeln!(
         report,
-        "{} lines written; {} missing, {} duplicated, {} other problems; {} objects",
+        "output {output}: {} lines written; {} missing, {} duplicated, {} other problems; {} objects",
         written.lines.len(),
         missing.len(),
         duplicated.len(),
@@ -873,4 +902,111 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     hash
+}
+
+// ---------------------------------------------------------------------------------------------
+// A crash between the appends of one batch to two outputs, set up on disk.
+
+/// Regression: the router appends a batch to each matching output's buffer in turn. `kill -9`
+/// between two of those appends left the first output holding records (and their source
+/// position) that the second lacked; the source resumes from the least position, so the first
+/// output stored those records again. Each output now skips the records it already holds.
+/// Here output `a` holds lines 0-1 and `b` line 0 (the state such a crash leaves, or an output
+/// added later); a `--once` run must complete both, without a duplicate.
+#[test]
+fn an_output_ahead_of_another_skips_what_it_holds() {
+    use logferry_buffer::{Buffer, BufferConfig, BufferRecord, SourcePosition};
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash_fanout");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("logs")).unwrap();
+    let lines: Vec<String> = (0..4).map(|i| format!(r#"{{"seq":{i}}}"#)).collect();
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let log = dir.join("logs/app.log");
+    fs::write(&log, &text).unwrap();
+    let ends: Vec<u64> = lines
+        .iter()
+        .scan(0, |end, l| {
+            *end += l.len() as u64 + 1;
+            Some(*end)
+        })
+        .collect();
+    // The tail source's stream id of the file (docs/tail.md, "The checkpoint file").
+    let meta = fs::metadata(&log).unwrap();
+    let fingerprint = fnv1a(&text.as_bytes()[..text.len().min(1024)]);
+    let stream = format!(
+        "{SOURCE_ID}:{}:{}:{}:{fingerprint:016x}",
+        meta.dev(),
+        meta.ino(),
+        text.len().min(1024)
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config: BufferConfig = toml::from_str("timekey = \"1h\"").unwrap();
+    let hold = |output: &str, n: usize| {
+        let buffer = Buffer::open(&config, &dir.join(format!("data/buffer/{output}"))).unwrap();
+        let records: Vec<BufferRecord<'_>> = lines[..n]
+            .iter()
+            .map(|l| BufferRecord {
+                time: logferry_core::Timestamp::now(),
+                line: l.as_bytes(),
+            })
+            .collect();
+        let position = SourcePosition {
+            stream: &stream,
+            offset: ends[n - 1],
+        };
+        runtime
+            .block_on(buffer.append("s3.logs.app.log", &records, Some(position)))
+            .unwrap();
+    };
+    hold("a", 2);
+    hold("b", 1);
+
+    let mut config = format!(
+        r#"data_dir = "data"
+[sources.{SOURCE_ID}]
+type = "tail"
+paths = ["logs/*.log"]
+read_from_head = true
+parse = "json"
+tag = "s3.*"
+"#
+    );
+    for output in ["a", "b"] {
+        config.push_str(&format!(
+            r#"[outputs.{output}]
+type = "s3"
+match = "s3.**"
+bucket = "file://bucket-{output}"
+s3_object_key_format = "%{{time_slice}}_%{{index}}.%{{file_extension}}"
+"#
+        ));
+    }
+    fs::write(dir.join("shipper.toml"), config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
+        .args(["--once", "--config", "shipper.toml"])
+        .current_dir(&dir)
+        .env("LOGFERRY_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for output in ["a", "b"] {
+        let root = dir.join(format!("bucket-{output}"));
+        let mut got: Vec<String> = Vec::new();
+        for entry in fs::read_dir(&root).unwrap() {
+            let (lines, error) = decode(&fs::read(entry.unwrap().path()).unwrap());
+            assert_eq!(error, None);
+            got.extend(lines.into_iter().map(|(_, line)| line));
+        }
+        got.sort();
+        assert_eq!(got, lines, "output {output}: every line exactly once");
+    }
 }

@@ -12,6 +12,10 @@ pub struct TailRecord {
     pub time: Timestamp,
     /// A JSON object: the line itself (`parse = "json"`) or `{"message":"<line>"}`.
     pub json: String,
+    /// The byte offset in the file just after the line (its newline included). A consumer
+    /// that already stored its stream up to this offset or beyond has the record: after a
+    /// restart from a smaller resume position (another consumer was behind), it skips it.
+    pub end_offset: u64,
 }
 
 /// Where a batch ends in its file.

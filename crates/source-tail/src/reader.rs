@@ -166,7 +166,8 @@ impl Reader {
                 let start_offset = self.consumed_offset();
                 if !self.skipping && self.start < self.buf.len() {
                     let line = &self.buf[self.start..];
-                    emit(line, start_offset, limits, &mut step, &mut self.meta);
+                    let end = self.pos;
+                    emit(line, start_offset, end, limits, &mut step, &mut self.meta);
                 }
                 step.consumed = self.pos - start_offset;
                 step.end_offset = self.pos;
@@ -254,7 +255,8 @@ impl Reader {
                     line = head;
                 }
                 batch_bytes += line.len();
-                emit(line, line_offset, limits, step, &mut self.meta);
+                let end = line_offset + i as u64 + 1;
+                emit(line, line_offset, end, limits, step, &mut self.meta);
             }
             if step.records.len() >= limits.batch_records || batch_bytes >= limits.batch_bytes {
                 return;
@@ -268,6 +270,7 @@ impl Reader {
                 emit(
                     &self.buf[self.start..],
                     line_offset,
+                    self.pos,
                     limits,
                     step,
                     &mut self.meta,
@@ -291,7 +294,8 @@ impl Reader {
                         if let [head @ .., b'\r'] = line {
                             line = head;
                         }
-                        emit(line, line_offset, limits, step, &mut self.meta);
+                        let end = self.pos;
+                        emit(line, line_offset, end, limits, step, &mut self.meta);
                         self.start = self.buf.len();
                     }
                     return;
@@ -330,8 +334,9 @@ impl Reader {
     }
 }
 
-/// Turns one line (without its newline) into a record; `offset` is where it starts.
-fn emit(line: &[u8], offset: u64, limits: &Limits, step: &mut Step, meta: &mut LineMeta) {
+/// Turns one line (without its newline) into a record; `offset` is where it starts, `end` the
+/// offset just after what reading it consumed.
+fn emit(line: &[u8], offset: u64, end: u64, limits: &Limits, step: &mut Step, meta: &mut LineMeta) {
     let line = if line.len() > limits.max_line {
         step.truncated_lines += 1;
         &line[..char_boundary(line, limits.max_line)]
@@ -354,6 +359,7 @@ fn emit(line: &[u8], offset: u64, limits: &Limits, step: &mut Step, meta: &mut L
     step.records.push(TailRecord {
         time: Timestamp::now(),
         json,
+        end_offset: end,
     });
 }
 
@@ -449,6 +455,8 @@ mod tests {
         let (mut r, mut f) = reader(b"one\r\ntwo\n\nthree");
         let step = r.step(&limits(100), StepOptions::default());
         assert_eq!(messages(&step), ["one", "two", ""]);
+        let ends: Vec<u64> = step.records.iter().map(|r| r.end_offset).collect();
+        assert_eq!(ends, [5, 9, 10], "each record's end, its newline included");
         assert_eq!(step.end_offset, 10);
         assert!(step.eof && step.partial);
         f.write_all(b" more\n").unwrap();
@@ -467,6 +475,7 @@ mod tests {
         );
         let step = r.step(&limits(100), flush);
         assert_eq!(messages(&step), ["tail"]);
+        assert_eq!(step.records[0].end_offset, 26);
         assert_eq!(step.end_offset, 26);
         assert!(!step.partial);
     }
