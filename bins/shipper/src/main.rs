@@ -64,6 +64,11 @@ fn main() -> ExitCode {
         Ok(summary) => {
             if cli.once {
                 print_summary(&summary);
+                // A batch run that left chunks behind (stopped, or S3 unreachable) did not
+                // finish its job: say so to scripts.
+                if summary.left_in_buffer > 0 {
+                    return ExitCode::from(1);
+                }
             }
             ExitCode::SUCCESS
         }

@@ -68,14 +68,18 @@ pub async fn run(
         outputs.push(Arc::new(open_output(&data_dir, id, out).await?));
         summary.locations.push((id.clone(), location(&out.s3)));
     }
-    let uploads: Arc<Mutex<Vec<(String, UploadReport)>>> = Arc::default();
+    let progress: Arc<Mutex<Progress>> = Arc::default();
 
     // Uploads run until `flush_stop` fires, after the sources and the final flush are done.
     let (flush_stop_trigger, flush_stop) = shutdown_pair();
     let mut flushers = JoinSet::new();
     for (out, (_, config)) in outputs.iter().zip(&config.outputs) {
         for _ in 0..config.buffer.flush_thread_count {
-            flushers.spawn(flush_loop(out.clone(), flush_stop.clone(), uploads.clone()));
+            flushers.spawn(flush_loop(
+                out.clone(),
+                flush_stop.clone(),
+                progress.clone(),
+            ));
         }
     }
 
@@ -131,7 +135,7 @@ pub async fn run(
         if pending == 0 {
             break;
         }
-        if mode == Mode::Once && shutdown.is_triggered() {
+        if mode == Mode::Once && (shutdown.is_triggered() || !lock(&progress).failures.is_empty()) {
             break;
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
@@ -152,8 +156,52 @@ pub async fn run(
             (s.open_chunks + s.sealed_chunks) as u64
         })
         .sum();
-    summary.uploads = std::mem::take(&mut *uploads.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut progress = lock(&progress);
+    summary.uploads = std::mem::take(&mut progress.uploads);
+    if mode == Mode::Once
+        && let Some(first) = progress.failures.first()
+    {
+        anyhow::bail!(
+            "{first} (retrying cannot fix this; {} chunk(s) stay in the buffer for the next run)",
+            summary.left_in_buffer
+        );
+    }
     Ok(summary)
+}
+
+/// Displays an error with its sources: `outer: inner: root cause`.
+struct Chain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut last = self.0.to_string();
+        f.write_str(&last)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            let message = e.to_string();
+            // An error that wraps transparently repeats its source's message: print it once.
+            if !last.ends_with(&message) {
+                write!(f, ": {message}")?;
+            }
+            last = message;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
+/// What the upload tasks did so far.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Objects uploaded, with their output id.
+    uploads: Vec<(String, UploadReport)>,
+    /// Uploads that failed with an error retrying cannot fix (access denied, no such bucket):
+    /// `--once` stops on the first; a daemon keeps retrying (an operator may fix the cause).
+    failures: Vec<String>,
+}
+
+fn lock(progress: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
+    progress.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn open_output(
@@ -164,12 +212,20 @@ async fn open_output(
     let default_dir: PathBuf = data_dir.join("buffer").join(id);
     let buffer = Buffer::open(&out.buffer, &default_dir)
         .with_context(|| format!("output {id}: opening buffer"))?;
+    // Encoded objects larger than 8 MiB spill here while they upload; what a crash left
+    // behind is garbage (the chunks themselves are in the buffer).
+    let spill_dir = default_dir.join("tmp");
+    if let Err(e) = std::fs::remove_dir_all(&spill_dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %spill_dir.display(), error = %e, "Cannot clean the upload spill directory.");
+    }
     let uploader = out
         .s3
         .build_uploader()
         .await
         .with_context(|| format!("output {id}: S3 output"))?
-        .with_temp_dir(default_dir.join("tmp"));
+        .with_temp_dir(spill_dir.clone());
     Ok(Output {
         id: id.to_owned(),
         pattern: out.pattern.clone(),
@@ -293,7 +349,7 @@ async fn route(
                     tokio::spawn(async move { token.finish(receiver.await) });
                 }
                 Err(e) => {
-                    tracing::error!(output = %out.id, error = %e, "Cannot append to the buffer; the lines will be read again.");
+                    tracing::error!(output = %out.id, error = %Chain(&e), "Cannot append to the buffer; the lines will be read again.");
                     batch.ack.update(AckStatus::Errored);
                 }
             }
@@ -326,21 +382,17 @@ fn single_value(json: &str, key: &str, out: &mut Vec<u8>) {
     }
 }
 
-async fn flush_loop(
-    out: Arc<Output>,
-    stop: ShutdownSignal,
-    uploads: Arc<Mutex<Vec<(String, UploadReport)>>>,
-) {
+async fn flush_loop(out: Arc<Output>, stop: ShutdownSignal, progress: Arc<Mutex<Progress>>) {
     loop {
         let chunk = tokio::select! {
             chunk = out.buffer.next_ready() => chunk,
             () = stop.clone().wait() => return,
         };
-        upload_chunk(&out, chunk, &uploads).await;
+        upload_chunk(&out, chunk, &progress).await;
     }
 }
 
-async fn upload_chunk(out: &Output, chunk: Chunk, uploads: &Mutex<Vec<(String, UploadReport)>>) {
+async fn upload_chunk(out: &Output, chunk: Chunk, progress: &Mutex<Progress>) {
     let meta = chunk.meta();
     let identity = ChunkIdentity {
         tag: meta.tag.clone(),
@@ -352,7 +404,7 @@ async fn upload_chunk(out: &Output, chunk: Chunk, uploads: &Mutex<Vec<(String, U
     let reader = match chunk.open_reader() {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(output = %out.id, error = %e, "Cannot read a buffered chunk.");
+            tracing::error!(output = %out.id, error = %Chain(&e), "Cannot read a buffered chunk.");
             out.buffer.retry_later(chunk, &e);
             return;
         }
@@ -361,17 +413,21 @@ async fn upload_chunk(out: &Output, chunk: Chunk, uploads: &Mutex<Vec<(String, U
         Ok(report) => {
             tracing::info!(output = %out.id, key = %report.key, bytes = report.bytes_out, "Uploaded.");
             match out.buffer.complete(chunk) {
-                Ok(()) => uploads
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((out.id.clone(), report)),
+                Ok(()) => lock(progress).uploads.push((out.id.clone(), report)),
                 Err(e) => {
-                    tracing::error!(output = %out.id, error = %e, "Uploaded, but the chunk could not be deleted; it will be uploaded again to the same key.")
+                    tracing::error!(output = %out.id, error = %Chain(&e), "Uploaded, but the chunk could not be deleted; it will be uploaded again to the same key.")
                 }
             }
         }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(output = %out.id, error = %Chain(&e), "Upload failed; will retry.");
+            out.buffer.retry_later(chunk, &e);
+        }
         Err(e) => {
-            tracing::warn!(output = %out.id, error = %e, "Upload failed; will retry.");
+            tracing::error!(output = %out.id, error = %Chain(&e), "Upload failed with an error that retrying cannot fix (permissions, bucket, request); will retry in case it is fixed.");
+            lock(progress)
+                .failures
+                .push(format!("output {}: {}", out.id, Chain(&e)));
             out.buffer.retry_later(chunk, &e);
         }
     }
@@ -385,6 +441,19 @@ mod tests {
         let mut out = Vec::new();
         single_value(json, key, &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn errors_are_logged_with_their_causes() {
+        let inner = std::io::Error::other("disk full");
+        let outer = logferry_sink_s3::SinkError::Encode {
+            key: "k.gz".into(),
+            source: inner,
+        };
+        assert_eq!(
+            super::Chain(&outer).to_string(),
+            "encoding the chunk for `k.gz` failed: disk full"
+        );
     }
 
     #[test]

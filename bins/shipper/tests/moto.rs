@@ -953,6 +953,11 @@ tag = "app.*"
         down.stdout,
         down.stderr
     );
+    assert_eq!(
+        down.status.code(),
+        Some(1),
+        "a --once that left chunks behind exits 1"
+    );
     let failed = failed_keys(&down.stderr);
     assert_eq!(failed.len(), 1, "{failed:?}");
 
@@ -975,4 +980,40 @@ tag = "app.*"
     let expected: String = lines.iter().map(|l| format!("{l}\n")).collect();
     assert_eq!(stored.values().next().unwrap(), expected.as_bytes());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--once` against a bucket that does not exist stops with status 1 and the reason, instead
+/// of retrying an error that retrying cannot fix; the chunk stays buffered.
+#[tokio::test]
+async fn once_stops_on_an_error_retrying_cannot_fix() {
+    let moto = moto();
+    let dir = test_dir("once_no_bucket");
+    append(&dir.join("logs/app.log"), &["{\"n\":1}".to_string()]);
+    let mut config = String::from(
+        r#"
+data_dir = "data"
+[sources.app]
+type = "tail"
+paths = ["logs/*.log"]
+read_from_head = true
+parse = "json"
+tag = "app"
+"#,
+    );
+    config += &s3_output("s3", "app", "missing-bucket", "", "");
+    std::fs::write(dir.join("shipper.toml"), &config).unwrap();
+    let env = child_env(&moto, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
+    let run = run_once(&dir, "no_bucket", &env);
+    assert_eq!(run.status.code(), Some(1), "stderr:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("missing-bucket") && run.stderr.contains("retrying cannot fix"),
+        "stderr:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("1 chunk(s) stay in the buffer for the next run"),
+        "stderr:\n{}",
+        run.stderr
+    );
 }

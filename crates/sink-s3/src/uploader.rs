@@ -205,7 +205,11 @@ impl Write for SpillWriter {
                 b
             };
             let file = match &self.temp_dir {
-                Some(dir) => builder.tempfile_in(dir)?,
+                Some(dir) => {
+                    // Created on first use: most objects never spill.
+                    std::fs::create_dir_all(dir)?;
+                    builder.tempfile_in(dir)?
+                }
                 None => builder.tempfile()?,
             };
             let mut file = BufWriter::with_capacity(256 * 1024, file);
@@ -236,17 +240,19 @@ mod tests {
         let input: Vec<u8> = (0..100_000u32)
             .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
             .collect();
-        let dir = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        // The spill directory need not exist yet.
+        let dir = root.path().join("tmp");
+        let dir = dir.as_path();
         let encoding = Encoding::new(StoreAs::Text, None).unwrap();
-        let (small, stats) =
-            encode(encoding, &input[..], Some(dir.path().into()), input.len()).unwrap();
+        let (small, stats) = encode(encoding, &input[..], Some(dir.into()), input.len()).unwrap();
         assert!(matches!(&small, Spilled::Memory(b) if b[..] == input[..]));
         assert_eq!(stats.bytes_out, input.len() as u64);
-        let (big, _) = encode(encoding, &input[..], Some(dir.path().into()), 1000).unwrap();
+        let (big, _) = encode(encoding, &input[..], Some(dir.into()), 1000).unwrap();
         let Spilled::File(path, len) = big else {
             panic!("not spilled")
         };
-        assert!(path.starts_with(dir.path()));
+        assert!(path.starts_with(dir));
         assert_eq!(len, input.len() as u64);
         assert_eq!(std::fs::read(&path).unwrap(), input);
         let kept = path.to_path_buf();
