@@ -276,9 +276,7 @@ fn run_scenario(name: &str, store: &Store, kills: usize) {
         Err(_) => kills,
     };
     println!("{name}: seed {seed} (set LOGFERRY_CRASH_SEED={seed} to replay it)");
-    eprintln!("{name}: seed {seed} (set LOGFERRY_CRASH_SEED={seed} to replay it)");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = fs::remove_dir_all(&dir);
+    let dir = test_dir(name);
     fs::create_dir_all(dir.join("logs")).unwrap();
     fs::create_dir_all(dir.join("copies")).unwrap();
     fs::create_dir_all(dir.join("runs")).unwrap();
@@ -379,6 +377,18 @@ fn run_scenario(name: &str, store: &Store, kills: usize) {
         runs.count,
         started.elapsed()
     );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory of this test process (two test runs in one checkout must not share one);
+/// removed when the test passes, kept for a look when it fails.
+fn test_dir(name: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    println!("{name}: in {}", dir.display());
+    dir
 }
 
 /// Files of the outputs' buffers that hold chunks (including `failed/`).
@@ -917,8 +927,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 fn an_output_ahead_of_another_skips_what_it_holds() {
     use logferry_buffer::{Buffer, BufferConfig, BufferRecord, SourcePosition};
 
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash_fanout");
-    let _ = fs::remove_dir_all(&dir);
+    let dir = test_dir("crash_fanout");
     fs::create_dir_all(dir.join("logs")).unwrap();
     let lines: Vec<String> = (0..4).map(|i| format!(r#"{{"seq":{i}}}"#)).collect();
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
@@ -1009,4 +1018,5 @@ s3_object_key_format = "%{{time_slice}}_%{{index}}.%{{file_extension}}"
         got.sort();
         assert_eq!(got, lines, "output {output}: every line exactly once");
     }
+    let _ = fs::remove_dir_all(&dir);
 }
