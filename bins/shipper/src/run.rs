@@ -15,8 +15,10 @@ use tokio::task::JoinSet;
 
 use crate::config::{LineFormat, ResolvedConfig, ResolvedOutput, SourceConfig};
 
-/// Batches in flight between the sources and the router.
-const CHANNEL_BATCHES: usize = 16;
+/// Batches in flight between the sources and the router (each up to the source's
+/// `batch_bytes`, 1 MiB by default): enough to keep reading while the buffer syncs, small
+/// enough to keep memory flat.
+const CHANNEL_BATCHES: usize = 4;
 
 /// Whether to follow files until stopped or to ship what exists and exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -81,7 +81,7 @@ pub struct BufferConfig {
     /// default, as in fluentd: with `timekey = "1d"` a slice starts at local midnight).
     #[serde(default = "default_timekey_use_utc")]
     pub timekey_use_utc: bool,
-    /// Largest chunk (default `256MiB` for file buffers, `8MiB` for memory buffers). A record
+    /// Largest chunk (default `64MiB` for file buffers, `8MiB` for memory buffers). A record
     /// that would make a chunk larger goes to a new chunk of the same slice. A single record
     /// larger than this gets a chunk of its own.
     #[serde(default)]
@@ -213,7 +213,7 @@ impl BufferConfig {
     pub fn effective_chunk_limit_size(&self) -> u64 {
         self.chunk_limit_size.map_or(
             match self.buffer_type {
-                BufferType::File => 256 << 20,
+                BufferType::File => 64 << 20,
                 BufferType::Memory => 8 << 20,
             },
             |s| s.bytes(),
@@ -320,7 +320,7 @@ mod tests {
     fn defaults_follow_fluentd_per_type() {
         let file = parse("").unwrap();
         assert_eq!(file, BufferConfig::default());
-        assert_eq!(file.effective_chunk_limit_size(), 256 << 20);
+        assert_eq!(file.effective_chunk_limit_size(), 64 << 20);
         assert_eq!(file.effective_total_limit_size(), 64 << 30);
         assert!(!file.effective_flush_at_shutdown());
         assert_eq!(file.timekey.as_duration().as_secs(), 3600);
