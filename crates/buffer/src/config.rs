@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_keys_and_bad_values() {
-        assert!(parse("flush_thread_count = 2").is_err());
+        assert!(parse("flush_threads = 2").is_err());
         assert!(parse("type = \"redis\"").is_err());
         assert!(parse("fsync = \"sometimes\"").is_err());
         let key = |text: &str| match parse(text).unwrap().validate() {
@@ -378,6 +378,8 @@ mod tests {
             other => panic!("{text}: {other:?}"),
         };
         assert_eq!(key("timekey = \"500ms\""), "timekey");
+        assert_eq!(key("flush_thread_count = 0"), "flush_thread_count");
+        assert_eq!(parse("flush_thread_count = 4").unwrap().flush_thread_count, 4);
         assert_eq!(key("timekey = \"1.5s\""), "timekey");
         assert_eq!(key("chunk_limit_size = 0"), "chunk_limit_size");
         assert_eq!(key("chunk_limit_records = 0"), "chunk_limit_records");
