@@ -251,8 +251,11 @@ fn location(s3: &logferry_sink_s3::S3Config) -> String {
     }
 }
 
-/// For each stream, the smallest offset any buffer holds it to (a stream one buffer lacks is
-/// left to the checkpoint file).
+/// For each stream any buffer holds, the smallest offset every output holds it to, 0 when an
+/// output lacks it (then the checkpoint file decides where the file starts). Naming every such
+/// stream also gives its file back the id its records were stored under, even when the
+/// checkpoint file was not written since: `route` skips, per output, the records it has by
+/// that id.
 fn resume_positions(outputs: &[Arc<Output>]) -> HashMap<String, u64> {
     let mut merged: HashMap<String, (u64, usize)> = HashMap::new();
     for out in outputs {
@@ -265,8 +268,7 @@ fn resume_positions(outputs: &[Arc<Output>]) -> HashMap<String, u64> {
     let all = outputs.len();
     merged
         .into_iter()
-        .filter(|(_, (_, n))| *n == all)
-        .map(|(k, (o, _))| (k, o))
+        .map(|(k, (o, n))| (k, if n == all { o } else { 0 }))
         .collect()
 }
 
