@@ -22,9 +22,12 @@ use logferry_core::{ShutdownSignal, shutdown_pair};
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGFERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: logs that go to a file or journald stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

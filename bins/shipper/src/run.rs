@@ -214,7 +214,7 @@ async fn open_output(
     let default_dir: PathBuf = data_dir.join("buffer").join(id);
     let buffer = Buffer::open(&out.buffer, &default_dir)
         .with_context(|| format!("output {id}: opening buffer"))?;
-    // Encoded objects larger than 8 MiB spill here while they upload; what a crash left
+    // Encoded objects larger than 2 MiB spill here while they upload; what a crash left
     // behind is garbage (the chunks themselves are in the buffer).
     let spill_dir = default_dir.join("tmp");
     if let Err(e) = std::fs::remove_dir_all(&spill_dir)

@@ -240,3 +240,36 @@ fn quickstart_ships_its_logs_and_the_examples_check() {
         );
     }
 }
+
+#[test]
+fn runs_with_the_allocator_settings_and_keeps_its_pid() {
+    // main() execs itself once with MIMALLOC_* settings that mimalloc reads at start-up.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("allocator_env");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    std::fs::write(
+        dir.join("shipper.toml"),
+        "data_dir = \"data\"\n[sources.a]\ntype = \"tail\"\npaths = [\"logs/*.log\"]\ntag = \"a\"\n\
+         [outputs.o]\ntype = \"s3\"\nmatch = \"a\"\nbucket = \"file://bucket\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
+        .args(["--config", "shipper.toml"])
+        .current_dir(&dir)
+        .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
+        .env_remove("MIMALLOC_PURGE_DELAY")
+        .env("LOGFERRY_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let environ = PathBuf::from(format!("/proc/{}/environ", child.id()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let applied = logferry_testkit::wait_until(deadline, || {
+        std::fs::read(&environ).is_ok_and(|env| {
+            env.split(|&b| b == 0)
+                .any(|var| var == b"MIMALLOC_ARENA_EAGER_COMMIT=0")
+        })
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(applied, "the running shipper (same pid) has the allocator settings");
+}

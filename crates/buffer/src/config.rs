@@ -379,7 +379,10 @@ mod tests {
         };
         assert_eq!(key("timekey = \"500ms\""), "timekey");
         assert_eq!(key("flush_thread_count = 0"), "flush_thread_count");
-        assert_eq!(parse("flush_thread_count = 4").unwrap().flush_thread_count, 4);
+        assert_eq!(
+            parse("flush_thread_count = 4").unwrap().flush_thread_count,
+            4
+        );
         assert_eq!(key("timekey = \"1.5s\""), "timekey");
         assert_eq!(key("chunk_limit_size = 0"), "chunk_limit_size");
         assert_eq!(key("chunk_limit_records = 0"), "chunk_limit_records");

@@ -23,13 +23,11 @@ const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 /// blocks, none of which is marked final.
 const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
-/// A block's deflated bytes and the CRC-32 of its input.
-type Deflated = (Vec<u8>, crc32fast::Hasher);
-
 /// Reads `input` to its end and writes it gzip-compressed at `level` (1..=9) to `output`,
 /// deflating on `threads` threads (1 = on the calling thread). Returns the bytes read.
 ///
-/// Memory: about `2 * threads` blocks of input and their output are in flight.
+/// Memory: `threads + 1` blocks of input and their output are in flight, in buffers that are
+/// reused from block to block.
 pub(crate) fn encode<R: Read, W: Write>(
     level: u32,
     threads: usize,
@@ -56,26 +54,78 @@ fn serial<R: Read, W: Write>(
     output: &mut W,
     crc: &mut crc32fast::Hasher,
 ) -> io::Result<u64> {
+    let mut deflater = Deflater::new(level);
+    let mut block = Block::default();
     let mut total = 0u64;
-    let mut dict = Vec::new();
-    let mut block = Vec::with_capacity(BLOCK_SIZE);
     loop {
-        read_block(input, &mut block)?;
-        if block.is_empty() {
+        read_block(input, &mut block.data)?;
+        if block.data.is_empty() {
             return Ok(total);
         }
-        let (bytes, hasher) = deflate_block(level, &dict, &block)?;
-        output.write_all(&bytes)?;
-        crc.combine(&hasher);
-        total += block.len() as u64;
-        set_window(&mut dict, &block);
+        deflater.deflate(&mut block)?;
+        output.write_all(&block.out)?;
+        crc.combine(&block.crc);
+        total += block.data.len() as u64;
+        set_window(&mut block.dict, &block.data);
     }
 }
 
-struct Job {
+/// One block's buffers: its input, the dictionary (the previous block's last 32 KiB), the
+/// deflated bytes and the CRC-32 of the input. Reused for block after block.
+#[derive(Default)]
+struct Block {
     index: u64,
-    dict: Vec<u8>,
     data: Vec<u8>,
+    dict: Vec<u8>,
+    out: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+/// Deflates blocks at one level.
+///
+/// A fresh deflate state per block, not a reset one: zlib-rs's reset leaves state behind that
+/// changes the output, and an object's bytes must not depend on which thread compressed which
+/// block.
+struct Deflater {
+    level: Compression,
+}
+
+impl Deflater {
+    fn new(level: u32) -> Deflater {
+        Deflater {
+            level: Compression::new(level),
+        }
+    }
+
+    /// Raw deflate of `block.data` into `block.out`, primed with `block.dict`, ending in a
+    /// sync flush (byte-aligned, not final); sets `block.crc`.
+    fn deflate(&mut self, block: &mut Block) -> io::Result<()> {
+        let mut compress = Compress::new(self.level, false);
+        let compress = &mut compress;
+        if !block.dict.is_empty() {
+            compress
+                .set_dictionary(&block.dict)
+                .map_err(io::Error::other)?;
+        }
+        let data = &block.data;
+        let out = &mut block.out;
+        out.clear();
+        out.reserve(data.len() / 3 + 1024);
+        loop {
+            let consumed = compress.total_in() as usize;
+            compress
+                .compress_vec(&data[consumed..], out, FlushCompress::Sync)
+                .map_err(io::Error::other)?;
+            // The flush is complete once all input is taken and the output was not filled.
+            if compress.total_in() as usize == data.len() && out.len() < out.capacity() {
+                break;
+            }
+            out.reserve(out.capacity().max(4096));
+        }
+        block.crc = crc32fast::Hasher::new();
+        block.crc.update(data);
+        Ok(())
+    }
 }
 
 fn parallel<R: Read, W: Write>(
@@ -86,22 +136,23 @@ fn parallel<R: Read, W: Write>(
     crc: &mut crc32fast::Hasher,
 ) -> io::Result<u64> {
     std::thread::scope(|scope| {
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads);
+        let (job_tx, job_rx) = mpsc::sync_channel::<Block>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let (done_tx, done_rx) = mpsc::channel::<(u64, usize, io::Result<Deflated>)>();
+        let (done_tx, done_rx) = mpsc::channel::<(Block, io::Result<()>)>();
         for _ in 0..threads {
             let job_rx = Arc::clone(&job_rx);
             let done_tx = done_tx.clone();
             scope.spawn(move || {
+                let mut deflater = Deflater::new(level);
                 loop {
                     // The lock is held only while waiting for the next job.
                     let job = match job_rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok(job) = job else { return };
-                    let result = deflate_block(level, &job.dict, &job.data);
-                    if done_tx.send((job.index, job.data.len(), result)).is_err() {
+                    let Ok(mut block) = job else { return };
+                    let result = deflater.deflate(&mut block);
+                    if done_tx.send((block, result)).is_err() {
                         return;
                     }
                 }
@@ -109,42 +160,44 @@ fn parallel<R: Read, W: Write>(
         }
         drop(done_tx);
 
-        let max_in_flight = 2 * threads as u64;
+        // One block waiting per thread keeps every thread busy; more would only hold memory.
+        let max_in_flight = threads as u64 + 1;
         let (mut next_index, mut next_write, mut total) = (0u64, 0u64, 0u64);
-        let mut pending: BTreeMap<u64, (usize, Deflated)> = BTreeMap::new();
-        let mut dict = Vec::new();
+        let mut pending: BTreeMap<u64, Block> = BTreeMap::new();
+        let mut free: Vec<Block> = Vec::new();
+        let mut window = Vec::new();
         let mut eof = false;
         loop {
             while !eof && next_index - next_write < max_in_flight {
-                let mut data = Vec::with_capacity(BLOCK_SIZE);
-                read_block(input, &mut data)?;
-                if data.is_empty() {
+                let mut block = free.pop().unwrap_or_default();
+                read_block(input, &mut block.data)?;
+                if block.data.is_empty() {
                     eof = true;
                     break;
                 }
-                let job = Job {
-                    index: next_index,
-                    dict: dict.clone(),
-                    data,
-                };
-                set_window(&mut dict, &job.data);
+                block.index = next_index;
+                block.dict.clear();
+                block.dict.extend_from_slice(&window);
+                set_window(&mut window, &block.data);
                 job_tx
-                    .send(job)
+                    .send(block)
                     .map_err(|_| io::Error::other("a compression thread stopped"))?;
                 next_index += 1;
             }
             if next_write == next_index {
                 return Ok(total);
             }
-            let (index, len, result) = done_rx
+            let (block, result) = done_rx
                 .recv()
                 .map_err(|_| io::Error::other("a compression thread stopped"))?;
-            pending.insert(index, (len, result?));
-            while let Some((len, (bytes, hasher))) = pending.remove(&next_write) {
-                output.write_all(&bytes)?;
-                crc.combine(&hasher);
-                total += len as u64;
+            result?;
+            pending.insert(block.index, block);
+            while let Some(block) = pending.remove(&next_write) {
+                output.write_all(&block.out)?;
+                crc.combine(&block.crc);
+                total += block.data.len() as u64;
                 next_write += 1;
+                free.push(block);
             }
         }
         // Returning drops `job_tx`: idle threads see the channel closed and end.
@@ -154,6 +207,7 @@ fn parallel<R: Read, W: Write>(
 /// Fills `block` (cleared first) with up to [`BLOCK_SIZE`] bytes; empty at the end of input.
 fn read_block<R: Read>(input: &mut R, block: &mut Vec<u8>) -> io::Result<()> {
     block.clear();
+    block.reserve(BLOCK_SIZE);
     let mut limited = input.take(BLOCK_SIZE as u64);
     loop {
         match limited.read_to_end(block) {
@@ -168,30 +222,6 @@ fn read_block<R: Read>(input: &mut R, block: &mut Vec<u8>) -> io::Result<()> {
 fn set_window(dict: &mut Vec<u8>, block: &[u8]) {
     dict.clear();
     dict.extend_from_slice(&block[block.len().saturating_sub(WINDOW)..]);
-}
-
-/// Raw deflate of one block, primed with `dict`, ending in a sync flush (byte-aligned, not
-/// final), with the CRC-32 of the block.
-fn deflate_block(level: u32, dict: &[u8], data: &[u8]) -> io::Result<Deflated> {
-    let mut compress = Compress::new(Compression::new(level), false);
-    if !dict.is_empty() {
-        compress.set_dictionary(dict).map_err(io::Error::other)?;
-    }
-    let mut out = Vec::with_capacity(data.len() / 3 + 1024);
-    loop {
-        let consumed = compress.total_in() as usize;
-        compress
-            .compress_vec(&data[consumed..], &mut out, FlushCompress::Sync)
-            .map_err(io::Error::other)?;
-        // The flush is complete once all input is taken and the output was not filled.
-        if compress.total_in() as usize == data.len() && out.len() < out.capacity() {
-            break;
-        }
-        out.reserve(out.capacity().max(4096));
-    }
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(data);
-    Ok((out, hasher))
 }
 
 #[cfg(test)]

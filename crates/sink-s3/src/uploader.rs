@@ -14,7 +14,7 @@ use crate::store::{Body, ObjectStore, PutOptions};
 use crate::template::KeyTemplate;
 
 /// Encoded objects up to this size stay in memory; larger ones spill to a temporary file.
-pub const DEFAULT_MEMORY_LIMIT: usize = 8 * 1024 * 1024;
+pub const DEFAULT_MEMORY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// What one [`Uploader::upload`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub struct Uploader {
 
 impl Uploader {
     /// An uploader writing to `store`, with content type from `encoding`, no content encoding,
-    /// temporary files in the system's temporary directory, and an 8 MiB memory limit.
+    /// temporary files in the system's temporary directory, and a 2 MiB memory limit.
     pub fn new(store: Arc<dyn ObjectStore>, template: KeyTemplate, encoding: Encoding) -> Uploader {
         Uploader {
             store,
