@@ -3,11 +3,11 @@
 //!
 //! A writer thread appends JSON lines with unique sequence numbers to two log files and rotates
 //! them now and then, by rename-and-create (deleting old rotated files once they are stored, so
-//! inodes get reused) and by copytruncate. Meanwhile the shipper is started
-//! in follow mode, killed with SIGKILL after a random short time (so kills land during reads,
-//! buffer appends, seals, checkpoint writes and uploads), and started again, many times. After
-//! the writer stops, a last run ships everything and is stopped with SIGTERM (exit 0). Then every
-//! object is read back: each sequence number must appear exactly once, byte for byte.
+//! inodes get reused) and by copytruncate. Meanwhile the shipper is started in follow mode,
+//! killed with SIGKILL after a random short time (so kills land during reads, buffer appends,
+//! seals, checkpoint writes and uploads), and started again, many times. After the writer
+//! stops, a last run ships everything and is stopped with SIGTERM (exit 0). Then every object
+//! is read back: each sequence number must appear exactly once, byte for byte.
 //!
 //! The random choices come from a seed printed at the start; `LOGFERRY_CRASH_SEED=N` replays
 //! them (the timing of the kills relative to the shipper's work differs from run to run).
@@ -15,7 +15,8 @@
 //!
 //! Two variants: against `moto_server` (S3 over HTTP, the real SDK path), and against two
 //! `file://` outputs that both take every line (fluentd's `copy`; faster, so more kills). They
-//! run one after the other.
+//! run one after the other. Two deterministic tests set up on disk what a crash between the
+//! appends of one batch to two outputs leaves, and check that a `--once` run repairs it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
