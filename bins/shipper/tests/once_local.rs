@@ -271,5 +271,8 @@ fn runs_with_the_allocator_settings_and_keeps_its_pid() {
     });
     let _ = child.kill();
     let _ = child.wait();
-    assert!(applied, "the running shipper (same pid) has the allocator settings");
+    assert!(
+        applied,
+        "the running shipper (same pid) has the allocator settings"
+    );
 }
