@@ -150,6 +150,23 @@ impl Drop for Shipper {
     }
 }
 
+/// The top of a configuration: `data_dir`, `top` (more top-level keys) and a tail source
+/// `app` reading `logs/*.log` from the head as JSON, tagged `tag`.
+fn app_source(top: &str, tag: &str) -> String {
+    format!(
+        r#"
+data_dir = "data"
+{top}
+[sources.app]
+type = "tail"
+paths = ["logs/*.log"]
+read_from_head = true
+parse = "json"
+tag = "{tag}"
+"#
+    )
+}
+
 /// Runs `--once` to the end.
 fn run_once(dir: &Path, name: &str, env: &[(&str, String)]) -> Finished {
     Shipper::spawn(dir, name, &["--once"], env).wait()
@@ -520,18 +537,7 @@ async fn a_put_only_user_is_enough_for_the_binary() {
     let b: String = (0..20).map(|i| format!("{{\"b\":{i}}}\n")).collect();
     std::fs::write(dir.join("logs/a.log"), &a).unwrap();
     std::fs::write(dir.join("logs/b.log"), &b).unwrap();
-    let mut config = String::from(
-        r#"
-data_dir = "data"
-
-[sources.app]
-type = "tail"
-paths = ["logs/*.log"]
-read_from_head = true
-parse = "json"
-tag = "app.*"
-"#,
-    );
+    let mut config = app_source("", "app.*");
     let keys = format!("path = \"app-logs/\"\ns3_object_key_format = \"{KEY_FORMAT}\"");
     config += &s3_output("s3", "app.**", "locked", &keys, "");
     std::fs::write(dir.join("shipper.toml"), &config).unwrap();
@@ -670,18 +676,7 @@ async fn ships_with_an_assumed_role() {
         .map(|i| format!("{{\"role\":true,\"n\":{i}}}\n"))
         .collect();
     std::fs::write(dir.join("logs/app.log"), &lines).unwrap();
-    let mut config = String::from(
-        r#"
-data_dir = "data"
-
-[sources.app]
-type = "tail"
-paths = ["logs/*.log"]
-read_from_head = true
-parse = "json"
-tag = "app.*"
-"#,
-    );
+    let mut config = app_source("", "app.*");
     let keys = format!("path = \"roles/\"\ns3_object_key_format = \"{KEY_FORMAT}\"");
     let credentials = format!(
         "role_arn = \"{role_arn}\"\nrole_session_name = \"logferry-e2e\"\nexternal_id = \"ext-7\"\nduration_seconds = 900\nsts_endpoint_url = \"${{LF_TEST_S3_ENDPOINT}}\""
@@ -799,19 +794,7 @@ async fn follows_through_an_s3_outage_and_stops_on_sigterm() {
 
     // One-second slices sealed after a second, fast retries; the key has the slice to the
     // second so that chunks of different slices never share a key.
-    let mut config = String::from(
-        r#"
-data_dir = "data"
-shutdown_timeout = "20s"
-
-[sources.app]
-type = "tail"
-paths = ["logs/*.log"]
-read_from_head = true
-parse = "json"
-tag = "app.*"
-"#,
-    );
+    let mut config = app_source("shutdown_timeout = \"20s\"", "app.*");
     config += &s3_output(
         "s3",
         "app.**",
@@ -919,19 +902,7 @@ async fn once_interrupted_while_s3_is_down_ships_the_chunk_at_the_next_run() {
     let dir = test_dir("once_outage");
     let lines: Vec<String> = (0..50).map(|i| format!("{{\"kept\":{i}}}")).collect();
     append(&dir.join("logs/app.log"), &lines);
-    let mut config = String::from(
-        r#"
-data_dir = "data"
-shutdown_timeout = "10s"
-
-[sources.app]
-type = "tail"
-paths = ["logs/*.log"]
-read_from_head = true
-parse = "json"
-tag = "app.*"
-"#,
-    );
+    let mut config = app_source("shutdown_timeout = \"10s\"", "app.*");
     let keys = format!("path = \"kept/\"\ns3_object_key_format = \"{KEY_FORMAT}\"");
     config += &s3_output("s3", "app.**", "kept", &keys, "");
     config += "\n[outputs.s3.buffer]\nretry_wait = \"200ms\"\nretry_max_interval = \"1s\"\n";
@@ -989,17 +960,7 @@ async fn once_stops_on_an_error_retrying_cannot_fix() {
     let moto = moto();
     let dir = test_dir("once_no_bucket");
     append(&dir.join("logs/app.log"), &["{\"n\":1}".to_string()]);
-    let mut config = String::from(
-        r#"
-data_dir = "data"
-[sources.app]
-type = "tail"
-paths = ["logs/*.log"]
-read_from_head = true
-parse = "json"
-tag = "app"
-"#,
-    );
+    let mut config = app_source("", "app");
     config += &s3_output("s3", "app", "missing-bucket", "", "");
     std::fs::write(dir.join("shipper.toml"), &config).unwrap();
     let env = child_env(&moto, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
