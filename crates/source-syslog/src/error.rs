@@ -1,0 +1,44 @@
+//! The error type of the syslog source.
+
+use std::io;
+use std::net::SocketAddr;
+
+/// Why a syslog source could not be built or stopped with an error.
+///
+/// Problems with individual messages or connections (malformed, oversized, a client that
+/// disconnects mid-frame) are not errors: they are counted and, where useful, logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyslogError {
+    /// A configuration key has an invalid value.
+    #[error("invalid `{key}`: {message}")]
+    Config {
+        /// The key, relative to the source's table (`bind`, `tag`, ...).
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The listening socket could not be bound.
+    #[error("cannot listen for syslog on {protocol} {addr}: {source}")]
+    Bind {
+        /// `udp` or `tcp`.
+        protocol: &'static str,
+        /// The address and port.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Receiving on the UDP socket or accepting on the TCP listener failed for good.
+    #[error("the syslog socket on {addr} failed: {source}")]
+    Socket {
+        /// The bound address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The receiver of the batches was dropped while the source was running.
+    #[error("the receiver of the syslog source's batches is gone")]
+    OutputClosed,
+}

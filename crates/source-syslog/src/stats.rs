@@ -1,0 +1,79 @@
+//! Counters of a running source, and the summary it returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $(pub(crate) $name: AtomicU64,)*
+        }
+
+        /// What a syslog source did; returned by `SyslogSource::run` and by
+        /// [`SyslogStats::summary`].
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct SyslogSummary {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl SyslogStats {
+            $($(#[$doc])* pub fn $name(&self) -> u64 {
+                self.counters.$name.load(Ordering::Relaxed)
+            })*
+
+            /// All counters at once.
+            pub fn summary(&self) -> SyslogSummary {
+                SyslogSummary { $($name: self.$name(),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Messages emitted as records (truncated and unparsable ones included).
+    messages,
+    /// Bytes received (datagrams, or bytes read from connections).
+    bytes,
+    /// Messages that did not parse, kept whole as `message` and tagged `<tag>.unmatched`.
+    parse_errors,
+    /// Messages longer than `message_length_limit`, truncated to it.
+    truncated,
+    /// UDP messages dropped because the output channel was full.
+    dropped,
+    /// Batches sent to the output.
+    batches,
+    /// TCP connections accepted (those closed at once for `max_connections` included).
+    connections,
+    /// TCP connections open right now (a gauge).
+    open_connections,
+    /// TCP connections closed at once because `max_connections` were open.
+    rejected_connections,
+    /// TCP connections closed after `idle_timeout` without data.
+    idle_timeouts,
+    /// TCP connections that ended in the middle of an octet-counted frame (the partial frame
+    /// is discarded).
+    incomplete_frames,
+    /// TCP connections that ended with a read error.
+    connection_errors,
+}
+
+/// A cheap, clonable handle on the counters of a [`crate::SyslogSource`]; it stays valid after
+/// the source stopped.
+#[derive(Clone, Debug, Default)]
+pub struct SyslogStats {
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n != 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+        counter.fetch_sub(n, Ordering::Relaxed);
+    }
+}
