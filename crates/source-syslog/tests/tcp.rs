@@ -230,3 +230,17 @@ fn a_full_output_stops_reading() {
     );
     running.stop().unwrap();
 }
+
+#[test]
+fn shutdown_ends_open_connections() {
+    let running = start(config(Protocol::Tcp));
+    let mut c = connect(running.addr);
+    c.write_all(b"<13>partial frame without its newline")
+        .unwrap();
+    running.wait_for("connected", |s| s.open_connections() == 1 && s.bytes() > 0);
+    let stats = running.stats.clone();
+    running.stop().unwrap();
+    assert_eq!(stats.open_connections(), 0);
+    let mut buf = [0u8; 1];
+    assert!(matches!(c.read(&mut buf), Ok(0) | Err(_)));
+}

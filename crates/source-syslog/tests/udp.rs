@@ -92,3 +92,18 @@ fn a_full_output_drops_datagrams_without_blocking_the_socket() {
     let summary = running.stop().unwrap();
     assert_eq!((summary.messages, summary.dropped), (21, 19));
 }
+
+#[test]
+fn a_dropped_receiver_stops_the_source_with_an_error() {
+    let running = start_unconsumed(config(Protocol::Udp), 1);
+    let (runtime, addr, task) = running.into_parts();
+    client().send_to(b"<13>nobody listens", addr).unwrap();
+    let result = runtime.block_on(task).unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(logferry_source_syslog::SyslogError::OutputClosed)
+        ),
+        "{result:?}"
+    );
+}

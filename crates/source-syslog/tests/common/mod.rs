@@ -110,6 +110,18 @@ impl Running {
         );
     }
 
+    /// The runtime, the address and the source's task, with the channel's receiver dropped
+    /// (shutdown is never triggered).
+    pub fn into_parts(
+        self,
+    ) -> (
+        tokio::runtime::Runtime,
+        SocketAddr,
+        tokio::task::JoinHandle<Result<SyslogSummary, SyslogError>>,
+    ) {
+        (self.runtime, self.addr, self.task)
+    }
+
     /// Triggers shutdown and returns what the source's `run` returned.
     pub fn stop(self) -> Result<SyslogSummary, SyslogError> {
         self.stop.trigger();
