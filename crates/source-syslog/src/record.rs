@@ -78,8 +78,8 @@ pub(crate) struct Shaped {
     /// `<tag>.<facility>.<severity>` or `<tag>.unmatched`.
     pub(crate) tag: Arc<str>,
     pub(crate) record: SyslogRecord,
-    /// Whether the message did not parse (it is kept whole as `message`).
-    pub(crate) unmatched: bool,
+    /// Why the message did not parse, if it did not (it is then kept whole as `message`).
+    pub(crate) unmatched: Option<String>,
 }
 
 /// Turns messages into records and tags; shared by every connection of a source.
@@ -120,24 +120,29 @@ impl Shaper {
             Ok(text) => Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(raw),
         };
-        if let Ok(Some(Record::Syslog(parsed))) = self.format.line_parser().parse_line(&text)
-            && let Some(json) = reshape(&parsed)
-        {
-            return Shaped {
-                tag: Arc::clone(&self.tags[usize::from(parsed.priority().min(191))]),
-                record: SyslogRecord {
-                    time: parsed.timestamp(),
-                    json,
-                },
-                unmatched: false,
-            };
-        }
+        let error = match self.format.line_parser().parse_line(&text) {
+            Ok(Some(Record::Syslog(parsed))) => match reshape(&parsed) {
+                Some(json) => {
+                    return Shaped {
+                        tag: Arc::clone(&self.tags[usize::from(parsed.priority().min(191))]),
+                        record: SyslogRecord {
+                            time: parsed.timestamp(),
+                            json,
+                        },
+                        unmatched: None,
+                    };
+                }
+                None => "the parsed message could not be serialized".to_owned(),
+            },
+            Ok(_) => "the message is blank".to_owned(),
+            Err(e) => e.to_string(),
+        };
         let json = serde_json::to_string(&Unmatched { message: &text })
             .expect("a string field serializes");
         Shaped {
             tag: Arc::clone(&self.unmatched),
             record: SyslogRecord { time: now(), json },
-            unmatched: true,
+            unmatched: Some(error),
         }
     }
 }
@@ -177,7 +182,7 @@ mod tests {
     fn rfc3164() {
         let s = shape("<38>Feb  5 17:32:18 myhost sshd[1234]: Accepted publickey for bob\n");
         assert_eq!(&*s.tag, "system.auth.info");
-        assert!(!s.unmatched);
+        assert!(s.unmatched.is_none());
         assert!(s.record.json.starts_with(r#"{"host":"myhost","ident":"sshd","pid":"1234","message":"Accepted publickey for bob","facility":"auth","severity":"info","time":""#));
         let v: serde_json::Value = serde_json::from_str(&s.record.json).unwrap();
         assert!(v["time"].as_str().unwrap().ends_with("-02-05T17:32:18Z"));
@@ -224,14 +229,14 @@ mod tests {
             "<13>1 - h a p m [bad",
         ] {
             let s = shape(raw);
-            assert!(s.unmatched, "{raw}");
+            assert!(s.unmatched.is_some(), "{raw}");
             assert_eq!(&*s.tag, "system.unmatched");
             let v: serde_json::Value = serde_json::from_str(&s.record.json).unwrap();
             assert_eq!(v, serde_json::json!({ "message": raw }));
             assert_eq!(s.record.time, now());
         }
         let s = shape("<13>bad \u{1}\"utf8 \u{fffd}");
-        assert!(!s.unmatched);
+        assert!(s.unmatched.is_none());
         let s = Shaper::new("t").shape(b"<13>x \xff", now);
         assert!(s.record.json.contains("x \u{fffd}"), "{}", s.record.json);
     }

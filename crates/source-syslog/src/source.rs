@@ -28,14 +28,26 @@ pub(crate) struct Context {
 
 impl Context {
     /// Shapes one message (a datagram or a frame) into `batcher`, counting it.
-    pub(crate) fn accept_message(&self, batcher: &mut Batcher, raw: &[u8], truncated: bool) {
+    pub(crate) fn accept_message(
+        &self,
+        batcher: &mut Batcher,
+        peer: SocketAddr,
+        raw: &[u8],
+        truncated: bool,
+    ) {
         let shaped = self.shaper.shape(raw, Timestamp::now);
         Counters::add(&self.counters.messages, 1);
         if truncated {
             Counters::add(&self.counters.truncated, 1);
         }
-        if shaped.unmatched {
+        if let Some(error) = &shaped.unmatched {
             Counters::add(&self.counters.parse_errors, 1);
+            tracing::debug!(
+                source = %self.id,
+                %peer,
+                error = %error,
+                "A syslog message did not parse; it is kept whole as `message`."
+            );
         }
         batcher.push(&shaped.tag, shaped.record);
     }

@@ -127,12 +127,12 @@ async fn connection(
             }
         };
         while let Some(frame) = decoder.next_frame() {
-            context.accept_message(&mut batcher, &frame.data, frame.truncated);
+            context.accept_message(&mut batcher, peer, &frame.data, frame.truncated);
         }
         if ended {
             match decoder.finish() {
                 Ok(Some(frame)) => {
-                    context.accept_message(&mut batcher, &frame.data, frame.truncated)
+                    context.accept_message(&mut batcher, peer, &frame.data, frame.truncated)
                 }
                 Ok(None) => {}
                 Err(bytes) => {

@@ -43,10 +43,10 @@ pub(crate) async fn run(
         let mut taken = 0;
         loop {
             match received {
-                Ok((n, _peer)) => {
+                Ok((n, peer)) => {
                     Counters::add(&context.counters.bytes, n as u64);
                     let keep = n.min(context.max_message);
-                    context.accept_message(&mut batcher, &buf[..keep], n > keep);
+                    context.accept_message(&mut batcher, peer, &buf[..keep], n > keep);
                 }
                 Err(e) if transient(&e) => {
                     tracing::debug!(source = %context.id, error = %e, "A UDP receive failed.");
