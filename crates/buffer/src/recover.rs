@@ -62,8 +62,12 @@ pub(crate) fn recover(s: &Settings, inner: &mut Inner, now: Timestamp) -> Result
     // Every sidecar first: an append's commit line may be in another chunk's sidecar.
     let mut sidecars: HashMap<Id, Sidecar> = HashMap::new();
     let mut committed: HashMap<Id, u64> = HashMap::new();
+    let lengths: HashMap<Id, u64> = data
+        .iter()
+        .filter_map(|(id, (_, path))| Some((*id, fs::metadata(path).ok()?.len())))
+        .collect();
     for (id, path) in &pos {
-        let sidecar = read_positions(path)?;
+        let sidecar = read_positions(path, &lengths)?;
         inner.positions.merge_all(&sidecar.positions);
         for (chunk, len) in &sidecar.committed {
             let entry = committed.entry(*chunk).or_default();
@@ -115,10 +119,17 @@ pub(crate) fn recover(s: &Settings, inner: &mut Inner, now: Timestamp) -> Result
     Ok(())
 }
 
-fn read_positions(path: &Path) -> Result<Sidecar, BufferError> {
+fn read_positions(path: &Path, lengths: &HashMap<Id, u64>) -> Result<Sidecar, BufferError> {
     let bytes = fs::read(path).map_err(|e| BufferError::io("read", path, e))?;
     let mut sidecar = Sidecar::default();
-    decode_position_lines(&bytes, &mut sidecar);
+    decode_position_lines(&bytes, &|id| lengths.get(id).copied(), &mut sidecar);
+    if sidecar.beyond_data > 0 {
+        tracing::warn!(
+            path = %path.display(),
+            lines = sidecar.beyond_data,
+            "Ignored commit lines whose records did not reach the disk (power loss?); the source sends those records again."
+        );
+    }
     if sidecar.skipped > 0 {
         tracing::warn!(
             path = %path.display(),

@@ -442,6 +442,39 @@ async fn one_commit_line_commits_every_chunk_of_its_append() {
     assert_eq!(drain(&buffer, &clock), ["one\ntwo\n", "three\n"]);
 }
 
+/// After power loss a commit line (and the position it carries) can be on disk while the
+/// records it commits are not: the line is ignored, so the source sends them again.
+#[tokio::test]
+async fn a_commit_line_beyond_the_data_on_disk_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let buffer = open(&config(), dir.path(), &clock);
+    append_across_two_chunks(&buffer, dir.path()).await;
+    drop(buffer);
+    // The data of the second append did not reach the disk; its commit line did.
+    for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let keep = if text.starts_with("one\n") { 4 } else { 0 };
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(keep)
+                .unwrap();
+        }
+    }
+
+    let buffer = open(&config(), dir.path(), &clock);
+    assert_eq!(
+        buffer.positions()["s"],
+        10,
+        "the source sends two and three again"
+    );
+    assert_eq!(drain(&buffer, &clock), ["one\n"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_waits_while_full_and_resumes_after_complete() {
     let dir = tempfile::tempdir().unwrap();
