@@ -12,11 +12,16 @@ use crate::glob::{PathMatcher, ScanItem};
 /// Offsets stored downstream, by file identity: `(fingerprint, offset, stream id)`.
 pub(crate) type ResumeIndex = HashMap<DevIno, Vec<(Fingerprint, u64, String)>>;
 
-/// Indexes the resume positions handed to the source; ids of other sources are ignored.
+/// Indexes the resume positions handed to the source; ids of other sources are ignored, and
+/// so are ids with an empty fingerprint and a position past 0 (written before fingerprints
+/// covered every byte read: an empty fingerprint matches any later content of the inode, so
+/// trusting it would skip or repeat lines).
 pub(crate) fn resume_index(source: &str, resume: &HashMap<String, u64>) -> ResumeIndex {
     let mut index = ResumeIndex::new();
     for (stream, &offset) in resume {
-        if let Some((id, fp)) = parse_stream_id(source, stream) {
+        if let Some((id, fp)) = parse_stream_id(source, stream)
+            && (fp.len > 0 || offset == 0)
+        {
             index
                 .entry(id)
                 .or_default()
@@ -153,4 +158,29 @@ fn open(
         checkpoint,
         resume: best,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::stream_id;
+
+    #[test]
+    fn empty_fingerprints_resume_only_from_the_start() {
+        let file = DevIno { dev: 1, ino: 2 };
+        let empty = stream_id("s", file, Fingerprint::empty());
+        let other = stream_id("s", DevIno { dev: 1, ino: 3 }, Fingerprint::empty());
+        let some = stream_id(
+            "s",
+            DevIno { dev: 1, ino: 4 },
+            Fingerprint { len: 10, hash: 7 },
+        );
+        let index = resume_index(
+            "s",
+            &HashMap::from([(empty, 500), (other, 0), (some, 9000)]),
+        );
+        assert!(!index.contains_key(&file), "an empty fingerprint past 0");
+        assert_eq!(index[&DevIno { dev: 1, ino: 3 }][0].1, 0);
+        assert_eq!(index[&DevIno { dev: 1, ino: 4 }][0].1, 9000);
+    }
 }
