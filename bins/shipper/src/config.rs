@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use logferry_buffer::BufferConfig;
 use logferry_core::ConfigDuration;
 use logferry_sink_s3::S3Config;
+use logferry_source_syslog::SyslogConfig;
 use logferry_source_tail::TailConfig;
 use serde::Deserialize;
 
@@ -39,12 +40,14 @@ fn default_shutdown_timeout() -> ConfigDuration {
     ConfigDuration::from_secs(30)
 }
 
-/// A source: `type = "tail"`.
+/// A source: `type = "tail"` or `type = "syslog"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SourceConfig {
     /// Tails files (fluentd's in_tail).
     Tail(TailConfig),
+    /// Receives syslog over UDP or TCP (fluentd's in_syslog).
+    Syslog(SyslogConfig),
 }
 
 /// An output: `type = "s3"`.
@@ -209,6 +212,9 @@ impl ResolvedConfig {
             let table = format!("sources.{id}");
             match source {
                 SourceConfig::Tail(tail) => tail
+                    .validate()
+                    .map_err(|e| invalid(&table, "", e.to_string()))?,
+                SourceConfig::Syslog(syslog) => syslog
                     .validate()
                     .map_err(|e| invalid(&table, "", e.to_string()))?,
             }

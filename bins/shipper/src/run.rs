@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use logferry_buffer::{Buffer, BufferRecord, Chunk, SourcePosition};
-use logferry_core::{AckStatus, ShutdownSignal, shutdown_pair};
+use logferry_core::{AckStatus, AckToken, ShutdownSignal, Timestamp, shutdown_pair};
 use logferry_sink_s3::{ChunkIdentity, UploadReport, Uploader};
-use logferry_source_tail::{RunMode, TailBatch, TailSource};
+use logferry_source_syslog::{SyslogBatch, SyslogSource};
+use logferry_source_tail::{RunMode, StreamPosition, TailBatch, TailSource};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -90,10 +91,21 @@ pub async fn run(
     let resume = resume_positions(&outputs);
     let stored = outputs.iter().map(|o| o.buffer.positions()).collect();
     let (tx, rx) = mpsc::channel::<TailBatch>(CHANNEL_BATCHES);
-    let router = tokio::spawn(route(rx, outputs.clone(), stored));
+    let (syslog_tx, syslog_rx) = mpsc::channel::<SyslogBatch>(CHANNEL_BATCHES);
+    let router = tokio::spawn(route(rx, syslog_rx, outputs.clone(), stored));
     let mut sources = JoinSet::new();
+    let mut listeners = JoinSet::new();
     for (id, source) in &config.file.sources {
         match source {
+            SourceConfig::Syslog(_) if mode == Mode::Once => {
+                tracing::warn!(source = %id, "A syslog source has no end: it is not started with --once.");
+            }
+            SourceConfig::Syslog(syslog) => {
+                let source = SyslogSource::bind(id, syslog.clone())
+                    .await
+                    .with_context(|| format!("source {id}"))?;
+                listeners.spawn(source.run(syslog_tx.clone(), shutdown.clone()));
+            }
             SourceConfig::Tail(tail) => {
                 let pos_file = data_dir.join(format!("{id}.pos"));
                 let source = TailSource::new(id, tail.clone(), pos_file, resume.clone())
@@ -108,6 +120,13 @@ pub async fn run(
         }
     }
     drop(tx);
+    drop(syslog_tx);
+    while let Some(result) = listeners.join_next().await {
+        let s = result
+            .context("syslog source task panicked")?
+            .context("syslog source failed")?;
+        summary.lines += s.messages;
+    }
     while let Some(result) = sources.join_next().await {
         let s = result
             .context("source task panicked")?
@@ -272,6 +291,58 @@ fn resume_positions(outputs: &[Arc<Output>]) -> HashMap<String, u64> {
         .collect()
 }
 
+/// A batch from any source, as the router takes it.
+struct Incoming {
+    tag: Arc<str>,
+    records: Vec<IncomingRecord>,
+    ack: AckToken,
+    /// Where a file's batch ends (none for syslog, which has no position to resume from).
+    position: Option<StreamPosition>,
+}
+
+struct IncomingRecord {
+    time: Timestamp,
+    json: String,
+    /// A file record's end offset (0 for syslog).
+    end_offset: u64,
+}
+
+impl Incoming {
+    fn from_tail(batch: TailBatch) -> Incoming {
+        Incoming {
+            tag: batch.tag,
+            records: batch
+                .records
+                .into_iter()
+                .map(|r| IncomingRecord {
+                    time: r.time,
+                    json: r.json,
+                    end_offset: r.end_offset,
+                })
+                .collect(),
+            ack: batch.ack,
+            position: Some(batch.position),
+        }
+    }
+
+    fn from_syslog(batch: SyslogBatch) -> Incoming {
+        Incoming {
+            tag: batch.tag,
+            records: batch
+                .records
+                .into_iter()
+                .map(|r| IncomingRecord {
+                    time: r.time,
+                    json: r.json,
+                    end_offset: 0,
+                })
+                .collect(),
+            ack: batch.ack,
+            position: None,
+        }
+    }
+}
+
 /// Appends each batch to the buffer of every output whose pattern matches its tag, and reports
 /// the batch delivered once every such buffer holds it durably.
 ///
@@ -280,7 +351,8 @@ fn resume_positions(outputs: &[Arc<Output>]) -> HashMap<String, u64> {
 /// appended to before a crash, the next output was not) are skipped for it, by their end
 /// offsets: else they would be stored twice.
 async fn route(
-    mut rx: mpsc::Receiver<TailBatch>,
+    mut tail_rx: mpsc::Receiver<TailBatch>,
+    mut syslog_rx: mpsc::Receiver<SyslogBatch>,
     outputs: Vec<Arc<Output>>,
     mut stored: Vec<HashMap<String, u64>>,
 ) -> u64 {
@@ -288,7 +360,12 @@ async fn route(
     // `single_value` lines, end to end, and where each ends (reused across batches).
     let mut values: Vec<u8> = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
-    while let Some(batch) = rx.recv().await {
+    loop {
+        let batch = tokio::select! {
+            Some(batch) = tail_rx.recv() => Incoming::from_tail(batch),
+            Some(batch) = syslog_rx.recv() => Incoming::from_syslog(batch),
+            else => break,
+        };
         let targets: Vec<usize> = (0..outputs.len())
             .filter(|&i| outputs[i].pattern.matches(&batch.tag))
             .collect();
@@ -301,13 +378,15 @@ async fn route(
         }
         for i in targets {
             let out = &outputs[i];
-            let stream = &batch.position.stream;
-            let from = match stored[i].get(stream) {
-                Some(&held) if batch.position.end_offset <= held => continue,
-                Some(&held) => {
-                    stored[i].remove(stream);
-                    batch.records.partition_point(|r| r.end_offset <= held)
-                }
+            let from = match &batch.position {
+                Some(position) => match stored[i].get(&position.stream) {
+                    Some(&held) if position.end_offset <= held => continue,
+                    Some(&held) => {
+                        stored[i].remove(&position.stream);
+                        batch.records.partition_point(|r| r.end_offset <= held)
+                    }
+                    None => 0,
+                },
                 None => 0,
             };
             let batch_records = &batch.records[from..];
@@ -339,15 +418,11 @@ async fn route(
                         .collect()
                 }
             };
-            let position = SourcePosition {
-                stream: &batch.position.stream,
-                offset: batch.position.end_offset,
-            };
-            match out
-                .buffer
-                .append(&batch.tag, &records, Some(position))
-                .await
-            {
+            let position = batch.position.as_ref().map(|p| SourcePosition {
+                stream: &p.stream,
+                offset: p.end_offset,
+            });
+            match out.buffer.append(&batch.tag, &records, position).await {
                 Ok(receiver) => {
                     let token = batch.ack.clone();
                     tokio::spawn(async move { token.finish(receiver.await) });

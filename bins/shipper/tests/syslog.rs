@@ -1,0 +1,148 @@
+//! End to end: the real `logferry-shipper` binary receiving syslog over UDP and TCP (both
+//! RFC 6587 framings) and shipping fluentd-shaped records into a `file://` bucket.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logferry_testkit::{free_port, wait_until};
+
+fn objects(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p)
+            } else if p.extension().is_some_and(|e| e == "gz") {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
+
+/// Every record in the bucket, with the path of its object.
+fn records(root: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for path in objects(root) {
+        let mut text = String::new();
+        if flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
+            .read_to_string(&mut text)
+            .is_err()
+        {
+            continue; // being written
+        }
+        for line in text.lines() {
+            out.push((
+                path.display().to_string(),
+                serde_json::from_str(line).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn ships_syslog_received_over_udp_and_tcp() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("syslog_e2e");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (udp, tcp) = (free_port().unwrap(), free_port().unwrap());
+    std::fs::write(
+        dir.join("shipper.toml"),
+        format!(
+            r#"
+data_dir = "data"
+shutdown_timeout = "10s"
+[sources.udp]
+type = "syslog"
+protocol = "udp"
+port = {udp}
+[sources.tcp]
+type = "syslog"
+protocol = "tcp"
+port = {tcp}
+[outputs.local]
+type = "s3"
+match = "system.**"
+bucket = "file://bucket"
+path = "syslog/"
+s3_object_key_format = "%{{path}}${{tag}}/%{{time_slice}}_%{{index}}.%{{file_extension}}"
+utc = true
+[outputs.local.buffer]
+timekey = "1s"
+timekey_wait = "0s"
+flush_interval = "1s"
+"#
+        ),
+    )
+    .unwrap();
+    let stderr_path = dir.join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
+        .args(["--config", "shipper.toml"])
+        .current_dir(&dir)
+        .env("LOGFERRY_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let deadline = || Instant::now() + Duration::from_secs(60);
+    let listening = wait_until(deadline(), || {
+        stderr().matches("Listening for syslog.").count() == 2
+    });
+    assert!(listening, "not listening:\n{}", stderr());
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .send_to(
+            b"<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed for lonvick",
+            ("127.0.0.1", udp),
+        )
+        .unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let rfc5424 = "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 99 ID47 \
+                   [exampleSDID@32473 iut=\"3\"] An application event";
+    write!(stream, "{} {rfc5424}", rfc5424.len()).unwrap();
+    stream
+        .write_all(b"<13>Mar 15 11:59:00 host2 app: newline framed\n")
+        .unwrap();
+    stream.flush().unwrap();
+
+    let bucket = dir.join("bucket");
+    let arrived = wait_until(deadline(), || records(&bucket).len() == 3);
+    let got = records(&bucket);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(arrived, "records: {got:?}\nstderr:\n{}", stderr());
+    assert!(status.success(), "{status}\n{}", stderr());
+
+    let find = |ident: &str| {
+        got.iter()
+            .find(|(_, r)| r["ident"] == ident)
+            .unwrap_or_else(|| panic!("no {ident} in {got:?}"))
+    };
+    let (key, su) = find("su");
+    assert!(key.contains("syslog/system.auth.crit/"), "{key}");
+    assert_eq!(su["host"], "mymachine");
+    assert_eq!(su["pid"], "123");
+    assert_eq!(su["message"], "'su root' failed for lonvick");
+    assert_eq!(
+        (&su["facility"], &su["severity"]),
+        (&"auth".into(), &"crit".into())
+    );
+    let (key, event) = find("evntslog");
+    assert!(key.contains("syslog/system.local4.notice/"), "{key}");
+    assert_eq!(event["msgid"], "ID47");
+    assert_eq!(event["structured_data"]["exampleSDID@32473"]["iut"], "3");
+    assert_eq!(event["time"], "2003-10-11T22:14:15.003Z");
+    assert_eq!(event["message"], "An application event");
+    let (_, app) = find("app");
+    assert_eq!(app["message"], "newline framed");
+}
