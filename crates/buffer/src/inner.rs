@@ -17,8 +17,8 @@ use crate::meta::{
     FileKind, encode_meta, file_name, open_append, remove_if_exists, sync_parent, write_atomic,
 };
 use crate::state::{
-    POSITION_RETENTION_SECS, Position, Positions, SEQ_RETENTION_SECS, STATE_FILE, SeqCounters,
-    encode_commit_line, save_state,
+    POSITION_RETENTION_SECS, Position, Positions, STATE_FILE, SeqCounters, encode_commit_line,
+    save_state,
 };
 use crate::{BufferError, BufferType, ChunkMeta, FsyncMode};
 
@@ -775,10 +775,6 @@ impl Inner {
         let secs = now.unix_seconds();
         self.positions
             .prune(secs.saturating_sub(POSITION_RETENTION_SECS));
-        let horizon = s.slicer.timekey_secs()
-            + i64::try_from(s.timekey_wait.as_secs()).unwrap_or(i64::MAX / 4)
-            + SEQ_RETENTION_SECS;
-        self.seqs.prune(secs.saturating_sub(horizon));
         let positions = match s.kind {
             BufferType::File => &self.positions,
             BufferType::Memory => &Positions::default(),

@@ -22,8 +22,8 @@ pub struct ChunkMeta {
     pub tag: String,
     /// Start of the chunk's time slice.
     pub timekey: Timestamp,
-    /// 0, 1, 2, ... for the chunks of one `timekey` in this buffer, whatever their tags; never
-    /// repeats for the same `timekey`, even across restarts.
+    /// 0, 1, 2, ... for every chunk of this buffer, whatever its tag and `timekey`; never
+    /// repeats, even across restarts.
     pub seq: u64,
     /// When the chunk was created (the time of its first append).
     pub created_at: Timestamp,

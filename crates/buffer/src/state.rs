@@ -13,9 +13,6 @@ use crate::{BufferError, FsyncMode};
 /// Streams whose position was not updated for this long are forgotten (30 days).
 pub(crate) const POSITION_RETENTION_SECS: i64 = 30 * 86_400;
 
-/// Sequence counters of slices that closed this long ago are folded into the floor (1 hour).
-pub(crate) const SEQ_RETENTION_SECS: i64 = 3600;
-
 /// The highest offset stored per source stream, and when it last moved.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Positions {
@@ -157,66 +154,32 @@ pub(crate) fn decode_position_lines(
     }
 }
 
-/// Sequence numbers per slice start, shared by every tag of the buffer, so that a key made of
-/// the time slice and `%{index}` (fluent-plugin-s3's default `%{path}%{time_slice}_%{index}`)
-/// is never used twice by one output, whatever the tags.
+/// The buffer's chunk sequence numbers: 0, 1, 2, ... for every chunk the buffer ever made,
+/// whatever its tag and time slice, never reused (across restarts too).
 ///
-/// Counters of slices long closed are folded into a floor: a slice older than the floor's
-/// slice that has no counter starts at the floor's number, which is above every number used
-/// by a folded counter. The state stays small and numbers still never repeat.
+/// fluent-plugin-s3 restarts `%{index}` in every time slice, finding a free one by probing the
+/// bucket. A write-only shipper cannot probe, and a slice of the key template can be coarser
+/// than the buffer's `timekey` (hourly keys, one-minute chunks): numbers that restarted per
+/// `timekey` would give two chunks of one hour the same key, and the second upload would
+/// overwrite the first. One counter per buffer makes `%{time_slice}_%{index}` unique for any
+/// template and `timekey`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SeqCounters {
-    next: HashMap<i64, u64>,
-    floor_timekey: i64,
-    floor_seq: u64,
-    initialized_floor: bool,
+    next: u64,
 }
 
 impl SeqCounters {
-    fn start_for(&self, timekey: i64) -> u64 {
-        if self.initialized_floor && timekey < self.floor_timekey {
-            self.floor_seq
-        } else {
-            0
-        }
-    }
-
-    /// The next sequence number of the slice starting at `timekey`.
-    pub(crate) fn allocate(&mut self, timekey: i64) -> u64 {
-        let start = self.start_for(timekey);
-        let next = self.next.entry(timekey).or_insert(start);
-        let seq = *next;
-        *next = seq.saturating_add(1);
+    /// The next sequence number (`timekey` is the chunk's slice start; numbers do not depend
+    /// on it).
+    pub(crate) fn allocate(&mut self, _timekey: i64) -> u64 {
+        let seq = self.next;
+        self.next = seq.saturating_add(1);
         seq
     }
 
     /// Notes that `seq` is in use (a chunk found on disk).
-    pub(crate) fn observe(&mut self, timekey: i64, seq: u64) {
-        let start = self.start_for(timekey);
-        let next = self.next.entry(timekey).or_insert(start);
-        *next = (*next).max(seq.saturating_add(1));
-    }
-
-    /// Folds the counters of slices starting before `cutoff` into the floor.
-    pub(crate) fn prune(&mut self, cutoff: i64) {
-        let mut folded = Vec::new();
-        self.next.retain(|tk, next| {
-            let keep = *tk >= cutoff;
-            if !keep {
-                folded.push((*tk, *next));
-            }
-            keep
-        });
-        for (tk, next) in folded {
-            if !self.initialized_floor {
-                self.initialized_floor = true;
-                self.floor_timekey = tk.saturating_add(1);
-                self.floor_seq = next;
-            } else {
-                self.floor_timekey = self.floor_timekey.max(tk.saturating_add(1));
-                self.floor_seq = self.floor_seq.max(next);
-            }
-        }
+    pub(crate) fn observe(&mut self, _timekey: i64, seq: u64) {
+        self.next = self.next.max(seq.saturating_add(1));
     }
 }
 
@@ -226,13 +189,19 @@ impl SeqCounters {
 struct StateFile {
     version: u32,
     positions: BTreeMap<String, Position>,
-    /// Next sequence number per slice start.
+    /// The next chunk sequence number of the buffer.
     #[serde(default)]
+    next_seq: u64,
+    /// Per slice start, as written before numbers were shared by every slice: read (the
+    /// largest wins), never written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     slices: Vec<(i64, u64)>,
-    /// Per `(tag, slice start)`, as written before numbers were shared by tags: read (the
-    /// largest per slice wins), never written.
+    /// Per `(tag, slice start)`, as written before numbers were shared by tags: read, never
+    /// written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     seq: Vec<(String, i64, u64)>,
+    /// Written before numbers were shared by every slice: read, never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     seq_floor: Option<(i64, u64)>,
 }
 
@@ -260,18 +229,17 @@ pub(crate) fn load_state(path: &Path) -> Result<(Positions, SeqCounters), Buffer
     let positions = Positions {
         map: file.positions.into_iter().collect(),
     };
-    let mut seqs = SeqCounters::default();
-    if let Some((tk, seq)) = file.seq_floor {
-        seqs.initialized_floor = true;
-        seqs.floor_timekey = tk;
-        seqs.floor_seq = seq;
-    }
-    for (tk, next) in file.slices {
-        seqs.next.insert(tk, next);
-    }
-    for (_tag, tk, next) in file.seq {
-        let entry = seqs.next.entry(tk).or_insert(next);
-        *entry = (*entry).max(next);
+    let mut seqs = SeqCounters {
+        next: file.next_seq,
+    };
+    let legacy = file
+        .slices
+        .iter()
+        .map(|(_, next)| *next)
+        .chain(file.seq.iter().map(|(_, _, next)| *next))
+        .chain(file.seq_floor.map(|(_, next)| next));
+    for next in legacy {
+        seqs.next = seqs.next.max(next);
     }
     Ok((positions, seqs))
 }
@@ -282,16 +250,13 @@ pub(crate) fn save_state(
     seqs: &SeqCounters,
     fsync: FsyncMode,
 ) -> Result<(), BufferError> {
-    let mut slices: Vec<_> = seqs.next.iter().map(|(tk, n)| (*tk, *n)).collect();
-    slices.sort();
     let file = StateFile {
         version: STATE_VERSION,
         positions: positions.map.iter().map(|(s, p)| (s.clone(), *p)).collect(),
-        slices,
+        next_seq: seqs.next,
+        slices: Vec::new(),
         seq: Vec::new(),
-        seq_floor: seqs
-            .initialized_floor
-            .then_some((seqs.floor_timekey, seqs.floor_seq)),
+        seq_floor: None,
     };
     let mut bytes = serde_json::to_vec(&file).unwrap_or_default();
     bytes.push(b'\n');
@@ -303,17 +268,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seq_never_repeats_after_folding() {
+    fn seq_never_repeats_whatever_the_slice() {
         let mut s = SeqCounters::default();
         assert_eq!(s.allocate(100), 0);
         assert_eq!(s.allocate(100), 1);
-        assert_eq!(s.allocate(200), 0);
+        assert_eq!(s.allocate(200), 2);
         s.observe(100, 5);
-        s.prune(150);
         assert_eq!(s.allocate(100), 6);
-        assert_eq!(s.allocate(100), 7);
-        assert_eq!(s.allocate(200), 1);
-        assert_eq!(s.allocate(300), 0);
+        s.observe(300, 2);
+        assert_eq!(s.allocate(300), 7);
     }
 
     #[test]
@@ -338,13 +301,11 @@ mod tests {
         let mut seqs = SeqCounters::default();
         seqs.allocate(0);
         seqs.allocate(3600);
-        seqs.prune(1);
         save_state(&path, &positions, &seqs, FsyncMode::Batch).unwrap();
         let (p, mut s) = load_state(&path).unwrap();
         assert_eq!(p.offsets()["/var/log/a.log"], 10);
         assert_eq!(p.map["/var/log/a.log"].updated, 9);
-        assert_eq!(s.allocate(0), 1);
-        assert_eq!(s.allocate(3600), 1);
+        assert_eq!(s.allocate(0), 2);
         std::fs::write(&path, b"{").unwrap();
         assert!(matches!(
             load_state(&path),
@@ -353,17 +314,23 @@ mod tests {
     }
 
     #[test]
-    fn reads_counters_written_per_tag() {
+    fn reads_counters_written_per_slice_and_per_tag() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STATE_FILE);
         std::fs::write(
             &path,
-            br#"{"version":1,"positions":{},"seq":[["a",0,3],["b",0,5],["a",60,1]],"seq_floor":null}"#,
+            br#"{"version":1,"positions":{},"seq":[["a",0,3],["b",0,5],["a",60,1]],"seq_floor":[-60,9]}"#,
         )
         .unwrap();
         let (_, mut s) = load_state(&path).unwrap();
-        assert_eq!(s.allocate(0), 5);
-        assert_eq!(s.allocate(60), 1);
+        assert_eq!(s.allocate(0), 9);
+        std::fs::write(
+            &path,
+            br#"{"version":1,"positions":{},"slices":[[0,4],[60,12]]}"#,
+        )
+        .unwrap();
+        let (_, mut s) = load_state(&path).unwrap();
+        assert_eq!(s.allocate(0), 12);
     }
 
     #[test]

@@ -704,12 +704,12 @@ async fn memory_buffer_acks_only_after_complete() {
         AckStatus::Errored
     );
 
-    // The sequence numbers used are remembered by the next run.
+    // The sequence numbers used (0 and 1 uploaded, 2 lost) are remembered by the next run.
     let buffer = open(&config, dir.path(), &clock);
     assert!(buffer.is_empty());
     buffer.append("m", &records[..1], None).await.unwrap();
     buffer.seal_all().unwrap();
-    assert_eq!(buffer.try_next_ready().unwrap().meta().seq, 2);
+    assert_eq!(buffer.try_next_ready().unwrap().meta().seq, 3);
 }
 
 #[tokio::test]

@@ -1,0 +1,235 @@
+//! End to end with real syslog clients: `logger` sends RFC 3164 and RFC 5424 messages to an
+//! `rsyslogd` (Debian's, installed by `scripts/install-test-deps`), which forwards each of them
+//! to the shipper over UDP, over TCP (newline framing, RFC 5424 format) and over TCP with
+//! `TCP_Framing="octet-counted"`; the shipper stores them in a `file://` bucket.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logferry_testkit::{free_port, wait_until};
+
+const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
+
+/// Every record in the bucket, with its object's key.
+fn records(root: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let mut text = String::new();
+            if path.extension().is_none_or(|e| e != "gz")
+                || flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
+                    .read_to_string(&mut text)
+                    .is_err()
+            {
+                continue;
+            }
+            let key = path.strip_prefix(root).unwrap().display().to_string();
+            for line in text.lines() {
+                out.push((key.clone(), serde_json::from_str(line).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn rsyslog_forwards_logger_messages_over_udp_tcp_and_octet_counted_tcp() {
+    assert!(
+        Path::new(RSYSLOGD).is_file(),
+        "{RSYSLOGD} is missing: run scripts/install-test-deps"
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rsyslog_e2e");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rsyslog")).unwrap();
+    let [udp, tcp, octet, rsyslog_in] = [(); 4].map(|_| free_port().unwrap());
+
+    std::fs::write(
+        dir.join("shipper.toml"),
+        format!(
+            r#"
+data_dir = "data"
+shutdown_timeout = "10s"
+[sources.udp]
+type = "syslog"
+protocol = "udp"
+port = {udp}
+tag = "udp"
+[sources.tcp]
+type = "syslog"
+protocol = "tcp"
+port = {tcp}
+tag = "tcp"
+[sources.octet]
+type = "syslog"
+protocol = "tcp"
+port = {octet}
+tag = "octet"
+[outputs.local]
+type = "s3"
+match = "**"
+bucket = "file://bucket"
+s3_object_key_format = "${{tag}}/%{{time_slice}}_%{{index}}.%{{file_extension}}"
+utc = true
+[outputs.local.buffer]
+timekey = "1s"
+timekey_wait = "0s"
+flush_interval = "1s"
+"#
+        ),
+    )
+    .unwrap();
+    let shipper_log = dir.join("shipper.log");
+    let shipper = Killed(
+        Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
+            .args(["--config", "shipper.toml"])
+            .current_dir(&dir)
+            .env("LOGFERRY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&shipper_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let log = || std::fs::read_to_string(&shipper_log).unwrap_or_default();
+    let deadline = || Instant::now() + Duration::from_secs(60);
+    assert!(
+        wait_until(deadline(), || log()
+            .matches("Listening for syslog.")
+            .count()
+            == 3),
+        "shipper not listening:\n{}",
+        log()
+    );
+
+    // rsyslogd in the foreground with its own state: input on UDP, three forwarding actions.
+    // The RFC 3164 actions use a template that always ends the tag with a colon: rsyslog's
+    // default forward format omits it for messages that arrived as RFC 5424, and
+    // logferry-parse's RFC 3164 parser only takes a tag that ends in a colon (fluentd's regex
+    // also takes one that ends in a space; see issue 4's note).
+    let work = dir.join("rsyslog");
+    std::fs::write(
+        work.join("rsyslog.conf"),
+        format!(
+            r#"
+global(workDirectory="{work}")
+module(load="imudp")
+input(type="imudp" address="127.0.0.1" port="{rsyslog_in}")
+template(name="Bsd" type="string" string="<%PRI%>%TIMESTAMP% %HOSTNAME% %APP-NAME%:%msg:::sp-if-no-1st-sp%%msg%")
+*.* action(type="omfwd" target="127.0.0.1" port="{udp}" protocol="udp" template="Bsd")
+*.* action(type="omfwd" target="127.0.0.1" port="{tcp}" protocol="tcp" template="RSYSLOG_SyslogProtocol23Format")
+*.* action(type="omfwd" target="127.0.0.1" port="{octet}" protocol="tcp" TCP_Framing="octet-counted" template="Bsd")
+"#,
+            work = work.display()
+        ),
+    )
+    .unwrap();
+    let rsyslog_log = work.join("rsyslogd.log");
+    let _rsyslogd = Killed(
+        Command::new(RSYSLOGD)
+            .args(["-n", "-f"])
+            .arg(work.join("rsyslog.conf"))
+            .arg("-i")
+            .arg(work.join("rsyslogd.pid"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&rsyslog_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+
+    let bucket = dir.join("bucket");
+    let logger = |args: &[&str]| {
+        let status = Command::new("logger")
+            .args(["-n", "127.0.0.1", "-P", &rsyslog_in.to_string(), "-d"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "logger {args:?}");
+    };
+    // rsyslogd needs a moment to listen: send a probe until one arrives through every path.
+    let ready = wait_until(deadline(), || {
+        logger(&["-t", "probe", "ready?"]);
+        let got = records(&bucket);
+        ["udp.", "tcp.", "octet."].iter().all(|p| {
+            got.iter()
+                .any(|(k, r)| k.starts_with(p) && r["ident"] == "probe")
+        })
+    });
+    assert!(
+        ready,
+        "no probe through every path; shipper:\n{}\nrsyslogd:\n{}",
+        log(),
+        std::fs::read_to_string(&rsyslog_log).unwrap_or_default()
+    );
+
+    logger(&["-t", "myapp", "-p", "local3.warning", "hello from logger"]);
+    logger(&[
+        "--rfc5424",
+        "-t",
+        "app5424",
+        "-p",
+        "auth.notice",
+        "--msgid",
+        "ID47",
+        "--sd-id",
+        "zoo@32473",
+        "--sd-param",
+        "tiger=\"hungry\"",
+        "structured hello",
+    ]);
+    let arrived = wait_until(deadline(), || {
+        let got = records(&bucket);
+        let count = |ident: &str| got.iter().filter(|(_, r)| r["ident"] == ident).count();
+        count("myapp") >= 3 && count("app5424") >= 3
+    });
+    let got = records(&bucket);
+    assert!(arrived, "records: {got:#?}\nshipper:\n{}", log());
+
+    for transport in ["udp", "tcp", "octet"] {
+        let of = |ident: &str| {
+            got.iter()
+                .find(|(k, r)| k.starts_with(&format!("{transport}.")) && r["ident"] == ident)
+                .map(|(k, r)| (k.as_str(), r))
+                .unwrap_or_else(|| panic!("no {ident} over {transport}: {got:#?}"))
+        };
+        let (key, plain) = of("myapp");
+        assert!(
+            key.starts_with(&format!("{transport}.local3.warn/")),
+            "{key}"
+        );
+        assert_eq!(plain["message"], "hello from logger", "{transport}");
+        assert_eq!(plain["facility"], "local3");
+        assert_eq!(plain["severity"], "warn", "fluentd's name");
+        assert!(plain["host"].is_string(), "{plain}");
+        let (key, structured) = of("app5424");
+        assert!(
+            key.starts_with(&format!("{transport}.auth.notice/")),
+            "{key}"
+        );
+        assert_eq!(structured["message"], "structured hello", "{transport}");
+        if transport == "tcp" {
+            // Forwarded in RFC 5424 form: message id and structured data survive.
+            assert_eq!(structured["msgid"], "ID47", "{structured}");
+            assert_eq!(
+                structured["structured_data"]["zoo@32473"]["tiger"], "hungry",
+                "{structured}"
+            );
+        }
+    }
+    drop(shipper);
+}
