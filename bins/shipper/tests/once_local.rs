@@ -1,8 +1,11 @@
 //! End to end: the real `logferry-shipper` binary in `--once` mode into a `file://` bucket.
 
-use std::io::Read;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{gunzip, objects};
 
 fn run_once(dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
@@ -11,31 +14,6 @@ fn run_once(dir: &Path) -> std::process::Output {
         .env("LOGFERRY_LOG", "warn")
         .output()
         .unwrap()
-}
-
-fn objects(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p)
-            } else {
-                out.push(p)
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn gunzip(path: &Path) -> String {
-    let mut s = String::new();
-    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut s)
-        .unwrap();
-    s
 }
 
 #[test]
@@ -106,7 +84,7 @@ utc = true
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("Shipped 0 line(s)"));
     assert_eq!(
-        crate::objects(&dir.join("bucket")).len(),
+        common::objects(&dir.join("bucket")).len(),
         2,
         "nothing new on a second run"
     );

@@ -3,42 +3,16 @@
 //! to the shipper over UDP, over TCP (newline framing, RFC 5424 format) and over TCP with
 //! `TCP_Framing="octet-counted"`; the shipper stores them in a `file://` bucket.
 
-use std::io::Read;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::records;
 use logferry_testkit::{free_port, wait_until};
 
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
-
-/// Every record in the bucket, with its object's key.
-fn records(root: &Path) -> Vec<(String, serde_json::Value)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let mut text = String::new();
-            if path.extension().is_none_or(|e| e != "gz")
-                || flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
-                    .read_to_string(&mut text)
-                    .is_err()
-            {
-                continue;
-            }
-            let key = path.strip_prefix(root).unwrap().display().to_string();
-            for line in text.lines() {
-                out.push((key.clone(), serde_json::from_str(line).unwrap()));
-            }
-        }
-    }
-    out
-}
 
 struct Killed(Child);
 

@@ -1,50 +1,16 @@
 //! End to end: the real `logferry-shipper` binary receiving syslog over UDP and TCP (both
 //! RFC 6587 framings) and shipping fluentd-shaped records into a `file://` bucket.
 
-use std::io::{Read, Write};
+mod common;
+
+use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::records;
 use logferry_testkit::{free_port, wait_until};
-
-fn objects(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p)
-            } else if p.extension().is_some_and(|e| e == "gz") {
-                out.push(p)
-            }
-        }
-    }
-    out
-}
-
-/// Every record in the bucket, with the path of its object.
-fn records(root: &Path) -> Vec<(String, serde_json::Value)> {
-    let mut out = Vec::new();
-    for path in objects(root) {
-        let mut text = String::new();
-        if flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
-            .read_to_string(&mut text)
-            .is_err()
-        {
-            continue; // being written
-        }
-        for line in text.lines() {
-            out.push((
-                path.display().to_string(),
-                serde_json::from_str(line).unwrap(),
-            ));
-        }
-    }
-    out
-}
 
 #[test]
 fn ships_syslog_received_over_udp_and_tcp() {
