@@ -423,7 +423,7 @@ impl Inner {
         while self.chunks.contains_key(&id) {
             id = *uuid::Uuid::new_v4().as_bytes();
         }
-        let seq = self.seqs.allocate(slice);
+        let seq = self.seqs.allocate();
         let timekey = slice_timestamp(slice);
         let meta = ChunkMeta {
             id,

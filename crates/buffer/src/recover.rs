@@ -82,9 +82,7 @@ pub(crate) fn recover(s: &Settings, inner: &mut Inner, now: Timestamp) -> Result
         let positions = sidecars.remove(&id).unwrap_or_default().positions;
         let commit = committed.get(&id).copied();
         if let Some(entry) = recover_chunk(s, id, data.remove(&id), positions, commit, now)? {
-            inner
-                .seqs
-                .observe(entry.meta.timekey.unix_seconds(), entry.meta.seq);
+            inner.seqs.observe(entry.meta.seq);
             recovered.push(entry);
         }
     }

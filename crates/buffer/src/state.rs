@@ -169,16 +169,15 @@ pub(crate) struct SeqCounters {
 }
 
 impl SeqCounters {
-    /// The next sequence number (`timekey` is the chunk's slice start; numbers do not depend
-    /// on it).
-    pub(crate) fn allocate(&mut self, _timekey: i64) -> u64 {
+    /// The next sequence number.
+    pub(crate) fn allocate(&mut self) -> u64 {
         let seq = self.next;
         self.next = seq.saturating_add(1);
         seq
     }
 
     /// Notes that `seq` is in use (a chunk found on disk).
-    pub(crate) fn observe(&mut self, _timekey: i64, seq: u64) {
+    pub(crate) fn observe(&mut self, seq: u64) {
         self.next = self.next.max(seq.saturating_add(1));
     }
 }
@@ -268,15 +267,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seq_never_repeats_whatever_the_slice() {
+    fn seq_never_repeats() {
         let mut s = SeqCounters::default();
-        assert_eq!(s.allocate(100), 0);
-        assert_eq!(s.allocate(100), 1);
-        assert_eq!(s.allocate(200), 2);
-        s.observe(100, 5);
-        assert_eq!(s.allocate(100), 6);
-        s.observe(300, 2);
-        assert_eq!(s.allocate(300), 7);
+        assert_eq!(s.allocate(), 0);
+        assert_eq!(s.allocate(), 1);
+        assert_eq!(s.allocate(), 2);
+        s.observe(5);
+        assert_eq!(s.allocate(), 6);
+        s.observe(2);
+        assert_eq!(s.allocate(), 7);
     }
 
     #[test]
@@ -299,13 +298,13 @@ mod tests {
             },
         );
         let mut seqs = SeqCounters::default();
-        seqs.allocate(0);
-        seqs.allocate(3600);
+        seqs.allocate();
+        seqs.allocate();
         save_state(&path, &positions, &seqs, FsyncMode::Batch).unwrap();
         let (p, mut s) = load_state(&path).unwrap();
         assert_eq!(p.offsets()["/var/log/a.log"], 10);
         assert_eq!(p.map["/var/log/a.log"].updated, 9);
-        assert_eq!(s.allocate(0), 2);
+        assert_eq!(s.allocate(), 2);
         std::fs::write(&path, b"{").unwrap();
         assert!(matches!(
             load_state(&path),
@@ -323,14 +322,14 @@ mod tests {
         )
         .unwrap();
         let (_, mut s) = load_state(&path).unwrap();
-        assert_eq!(s.allocate(0), 9);
+        assert_eq!(s.allocate(), 9);
         std::fs::write(
             &path,
             br#"{"version":1,"positions":{},"slices":[[0,4],[60,12]]}"#,
         )
         .unwrap();
         let (_, mut s) = load_state(&path).unwrap();
-        assert_eq!(s.allocate(0), 12);
+        assert_eq!(s.allocate(), 12);
     }
 
     #[test]
