@@ -54,7 +54,6 @@ fn serial<R: Read, W: Write>(
     output: &mut W,
     crc: &mut crc32fast::Hasher,
 ) -> io::Result<u64> {
-    let mut deflater = Deflater::new(level);
     let mut block = Block::default();
     let mut total = 0u64;
     loop {
@@ -62,7 +61,7 @@ fn serial<R: Read, W: Write>(
         if block.data.is_empty() {
             return Ok(total);
         }
-        deflater.deflate(&mut block)?;
+        deflate(level, &mut block)?;
         output.write_all(&block.out)?;
         crc.combine(&block.crc);
         total += block.data.len() as u64;
@@ -81,51 +80,37 @@ struct Block {
     crc: crc32fast::Hasher,
 }
 
-/// Deflates blocks at one level.
+/// Raw deflate of `block.data` into `block.out` at `level`, primed with `block.dict`, ending in
+/// a sync flush (byte-aligned, not final); sets `block.crc`.
 ///
 /// A fresh deflate state per block, not a reset one: zlib-rs's reset leaves state behind that
 /// changes the output, and an object's bytes must not depend on which thread compressed which
 /// block.
-struct Deflater {
-    level: Compression,
-}
-
-impl Deflater {
-    fn new(level: u32) -> Deflater {
-        Deflater {
-            level: Compression::new(level),
-        }
+fn deflate(level: u32, block: &mut Block) -> io::Result<()> {
+    let mut compress = Compress::new(Compression::new(level), false);
+    if !block.dict.is_empty() {
+        compress
+            .set_dictionary(&block.dict)
+            .map_err(io::Error::other)?;
     }
-
-    /// Raw deflate of `block.data` into `block.out`, primed with `block.dict`, ending in a
-    /// sync flush (byte-aligned, not final); sets `block.crc`.
-    fn deflate(&mut self, block: &mut Block) -> io::Result<()> {
-        let mut compress = Compress::new(self.level, false);
-        let compress = &mut compress;
-        if !block.dict.is_empty() {
-            compress
-                .set_dictionary(&block.dict)
-                .map_err(io::Error::other)?;
+    let data = &block.data;
+    let out = &mut block.out;
+    out.clear();
+    out.reserve(data.len() / 3 + 1024);
+    loop {
+        let consumed = compress.total_in() as usize;
+        compress
+            .compress_vec(&data[consumed..], out, FlushCompress::Sync)
+            .map_err(io::Error::other)?;
+        // The flush is complete once all input is taken and the output was not filled.
+        if compress.total_in() as usize == data.len() && out.len() < out.capacity() {
+            break;
         }
-        let data = &block.data;
-        let out = &mut block.out;
-        out.clear();
-        out.reserve(data.len() / 3 + 1024);
-        loop {
-            let consumed = compress.total_in() as usize;
-            compress
-                .compress_vec(&data[consumed..], out, FlushCompress::Sync)
-                .map_err(io::Error::other)?;
-            // The flush is complete once all input is taken and the output was not filled.
-            if compress.total_in() as usize == data.len() && out.len() < out.capacity() {
-                break;
-            }
-            out.reserve(out.capacity().max(4096));
-        }
-        block.crc = crc32fast::Hasher::new();
-        block.crc.update(data);
-        Ok(())
+        out.reserve(out.capacity().max(4096));
     }
+    block.crc = crc32fast::Hasher::new();
+    block.crc.update(data);
+    Ok(())
 }
 
 fn parallel<R: Read, W: Write>(
@@ -143,7 +128,6 @@ fn parallel<R: Read, W: Write>(
             let job_rx = Arc::clone(&job_rx);
             let done_tx = done_tx.clone();
             scope.spawn(move || {
-                let mut deflater = Deflater::new(level);
                 loop {
                     // The lock is held only while waiting for the next job.
                     let job = match job_rx.lock() {
@@ -151,7 +135,7 @@ fn parallel<R: Read, W: Write>(
                         Err(_) => return,
                     };
                     let Ok(mut block) = job else { return };
-                    let result = deflater.deflate(&mut block);
+                    let result = deflate(level, &mut block);
                     if done_tx.send((block, result)).is_err() {
                         return;
                     }
