@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::records;
+use common::{Following, records};
 use logferry_testkit::{free_port, wait_until};
 
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
@@ -69,27 +69,9 @@ flush_interval = "1s"
         ),
     )
     .unwrap();
-    let shipper_log = dir.join("shipper.log");
-    let shipper = Killed(
-        Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
-            .args(["--config", "shipper.toml"])
-            .current_dir(&dir)
-            .env("LOGFERRY_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&shipper_log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let log = || std::fs::read_to_string(&shipper_log).unwrap_or_default();
+    let shipper = Following::start_listening(&dir, 3);
+    let log = || shipper.log();
     let deadline = || Instant::now() + Duration::from_secs(60);
-    assert!(
-        wait_until(deadline(), || log()
-            .matches("Listening for syslog.")
-            .count()
-            == 3),
-        "shipper not listening:\n{}",
-        log()
-    );
 
     // rsyslogd in the foreground with its own state: input on UDP, three forwarding actions.
     // The RFC 3164 actions use a template that always ends the tag with a colon: rsyslog's

@@ -6,10 +6,9 @@ mod common;
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::records;
+use common::{Following, records};
 use logferry_testkit::{free_port, wait_until};
 
 #[test]
@@ -47,21 +46,8 @@ flush_interval = "1s"
         ),
     )
     .unwrap();
-    let stderr_path = dir.join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
-        .args(["--config", "shipper.toml"])
-        .current_dir(&dir)
-        .env("LOGFERRY_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let shipper = Following::start_listening(&dir, 2);
     let deadline = || Instant::now() + Duration::from_secs(60);
-    let listening = wait_until(deadline(), || {
-        stderr().matches("Listening for syslog.").count() == 2
-    });
-    assert!(listening, "not listening:\n{}", stderr());
 
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
@@ -82,12 +68,10 @@ flush_interval = "1s"
     let bucket = dir.join("bucket");
     let arrived = wait_until(deadline(), || records(&bucket).len() == 3);
     let got = records(&bucket);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    assert!(arrived, "records: {got:?}\nstderr:\n{}", stderr());
-    assert!(status.success(), "{status}\n{}", stderr());
+    let log = shipper.log();
+    let status = shipper.terminate();
+    assert!(arrived, "records: {got:?}\nshipper:\n{log}");
+    assert!(status.success(), "{status}\n{log}");
 
     let find = |ident: &str| {
         got.iter()

@@ -54,3 +54,53 @@ pub(crate) fn records(root: &Path) -> Vec<(String, serde_json::Value)> {
     }
     out
 }
+
+/// A `logferry-shipper --config shipper.toml` following in `dir` (its stderr in
+/// `dir/shipper.log`), killed on drop unless [`Following::terminate`]d.
+pub(crate) struct Following {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Following {
+    /// Starts the shipper and waits until it has logged `listeners` "Listening for syslog."
+    /// lines.
+    pub(crate) fn start_listening(dir: &Path, listeners: usize) -> Following {
+        let log = dir.join("shipper.log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
+            .args(["--config", "shipper.toml"])
+            .current_dir(dir)
+            .env("LOGFERRY_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let shipper = Following { child, log };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let listening = logferry_testkit::wait_until(deadline, || {
+            shipper.log().matches("Listening for syslog.").count() == listeners
+        });
+        assert!(listening, "shipper not listening:\n{}", shipper.log());
+        shipper
+    }
+
+    /// What the shipper logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
