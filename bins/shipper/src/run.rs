@@ -21,6 +21,16 @@ use crate::config::{LineFormat, ResolvedConfig, ResolvedOutput, SourceConfig};
 /// enough to keep memory flat.
 const CHANNEL_BATCHES: usize = 4;
 
+/// Syslog batches queued for the router. A UDP listener never waits for the router: what does
+/// not fit here is dropped, so the queue must ride out a slow fsync or a flush (a batch is one
+/// datagram when messages trickle in, up to the source's `batch_size` under load).
+const SYSLOG_CHANNEL_BATCHES: usize = 256;
+
+/// Most syslog records the router takes from its queue for one round of appends: whatever has
+/// queued up while the buffer synced goes into one append per tag, one fsync instead of one per
+/// datagram.
+const SYSLOG_COALESCE_RECORDS: usize = 8192;
+
 /// Whether to follow files until stopped or to ship what exists and exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -91,7 +101,7 @@ pub async fn run(
     let resume = resume_positions(&outputs);
     let stored = outputs.iter().map(|o| o.buffer.positions()).collect();
     let (tx, rx) = mpsc::channel::<TailBatch>(CHANNEL_BATCHES);
-    let (syslog_tx, syslog_rx) = mpsc::channel::<SyslogBatch>(CHANNEL_BATCHES);
+    let (syslog_tx, syslog_rx) = mpsc::channel::<SyslogBatch>(SYSLOG_CHANNEL_BATCHES);
     let router = tokio::spawn(route(rx, syslog_rx, outputs.clone(), stored));
     let mut sources = JoinSet::new();
     let mut listeners = JoinSet::new();
@@ -295,7 +305,8 @@ fn resume_positions(outputs: &[Arc<Output>]) -> HashMap<String, u64> {
 struct Incoming {
     tag: Arc<str>,
     records: Vec<IncomingRecord>,
-    ack: AckToken,
+    /// One per source batch (syslog batches are merged), each released with the outcome.
+    acks: Vec<AckToken>,
     /// Where a file's batch ends (none for syslog, which has no position to resume from).
     position: Option<StreamPosition>,
 }
@@ -320,26 +331,43 @@ impl Incoming {
                     end_offset: r.end_offset,
                 })
                 .collect(),
-            ack: batch.ack,
+            acks: vec![batch.ack],
             position: Some(batch.position),
         }
     }
 
-    fn from_syslog(batch: SyslogBatch) -> Incoming {
-        Incoming {
-            tag: batch.tag,
-            records: batch
-                .records
-                .into_iter()
-                .map(|r| IncomingRecord {
-                    time: r.time,
-                    json: r.json,
-                    end_offset: 0,
-                })
-                .collect(),
-            ack: batch.ack,
-            position: None,
+    /// `first` and the syslog batches already queued behind it (up to
+    /// [`SYSLOG_COALESCE_RECORDS`] records), merged into one batch per tag in order of first
+    /// appearance. Syslog records carry no position, so merging changes nothing but the number
+    /// of appends.
+    fn from_syslog(first: SyslogBatch, rx: &mut mpsc::Receiver<SyslogBatch>) -> Vec<Incoming> {
+        let mut merged: Vec<Incoming> = Vec::new();
+        let mut taken = 0;
+        let mut next = Some(first);
+        while let Some(batch) = next.take() {
+            taken += batch.records.len();
+            let records = batch.records.into_iter().map(|r| IncomingRecord {
+                time: r.time,
+                json: r.json,
+                end_offset: 0,
+            });
+            match merged.iter_mut().find(|m| m.tag == batch.tag) {
+                Some(m) => {
+                    m.records.extend(records);
+                    m.acks.push(batch.ack);
+                }
+                None => merged.push(Incoming {
+                    tag: batch.tag,
+                    records: records.collect(),
+                    acks: vec![batch.ack],
+                    position: None,
+                }),
+            }
+            if taken < SYSLOG_COALESCE_RECORDS {
+                next = rx.try_recv().ok();
+            }
         }
+        merged
     }
 }
 
@@ -361,75 +389,80 @@ async fn route(
     let mut values: Vec<u8> = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
     loop {
-        let batch = tokio::select! {
-            Some(batch) = tail_rx.recv() => Incoming::from_tail(batch),
-            Some(batch) = syslog_rx.recv() => Incoming::from_syslog(batch),
+        let batches = tokio::select! {
+            Some(batch) = tail_rx.recv() => vec![Incoming::from_tail(batch)],
+            Some(batch) = syslog_rx.recv() => Incoming::from_syslog(batch, &mut syslog_rx),
             else => break,
         };
-        let targets: Vec<usize> = (0..outputs.len())
-            .filter(|&i| outputs[i].pattern.matches(&batch.tag))
-            .collect();
-        if targets.is_empty() {
-            if unmatched == 0 {
-                tracing::warn!(tag = %batch.tag, "No output matches this tag; its records are dropped.");
+        for batch in batches {
+            let targets: Vec<usize> = (0..outputs.len())
+                .filter(|&i| outputs[i].pattern.matches(&batch.tag))
+                .collect();
+            if targets.is_empty() {
+                if unmatched == 0 {
+                    tracing::warn!(tag = %batch.tag, "No output matches this tag; its records are dropped.");
+                }
+                unmatched += batch.records.len() as u64;
+                continue;
             }
-            unmatched += batch.records.len() as u64;
-            continue;
-        }
-        for i in targets {
-            let out = &outputs[i];
-            let from = match &batch.position {
-                Some(position) => match stored[i].get(&position.stream) {
-                    Some(&held) if position.end_offset <= held => continue,
-                    Some(&held) => {
-                        stored[i].remove(&position.stream);
-                        batch.records.partition_point(|r| r.end_offset <= held)
-                    }
+            for i in targets {
+                let out = &outputs[i];
+                let from = match &batch.position {
+                    Some(position) => match stored[i].get(&position.stream) {
+                        Some(&held) if position.end_offset <= held => continue,
+                        Some(&held) => {
+                            stored[i].remove(&position.stream);
+                            batch.records.partition_point(|r| r.end_offset <= held)
+                        }
+                        None => 0,
+                    },
                     None => 0,
-                },
-                None => 0,
-            };
-            let batch_records = &batch.records[from..];
-            let records: Vec<BufferRecord<'_>> = match out.format {
-                // The record's JSON is the line: borrowed, not copied.
-                LineFormat::Json => batch_records
-                    .iter()
-                    .map(|r| BufferRecord {
-                        time: r.time,
-                        line: r.json.as_bytes(),
-                    })
-                    .collect(),
-                LineFormat::SingleValue => {
-                    values.clear();
-                    ends.clear();
-                    for record in batch_records {
-                        single_value(&record.json, &out.message_key, &mut values);
-                        ends.push(values.len());
-                    }
-                    let mut start = 0;
-                    batch_records
+                };
+                let batch_records = &batch.records[from..];
+                let records: Vec<BufferRecord<'_>> = match out.format {
+                    // The record's JSON is the line: borrowed, not copied.
+                    LineFormat::Json => batch_records
                         .iter()
-                        .zip(&ends)
-                        .map(|(r, &end)| {
-                            let line = &values[start..end];
-                            start = end;
-                            BufferRecord { time: r.time, line }
+                        .map(|r| BufferRecord {
+                            time: r.time,
+                            line: r.json.as_bytes(),
                         })
-                        .collect()
-                }
-            };
-            let position = batch.position.as_ref().map(|p| SourcePosition {
-                stream: &p.stream,
-                offset: p.end_offset,
-            });
-            match out.buffer.append(&batch.tag, &records, position).await {
-                Ok(receiver) => {
-                    let token = batch.ack.clone();
-                    tokio::spawn(async move { token.finish(receiver.await) });
-                }
-                Err(e) => {
-                    tracing::error!(output = %out.id, error = %Chain(&e), "Cannot append to the buffer; the lines will be read again.");
-                    batch.ack.update(AckStatus::Errored);
+                        .collect(),
+                    LineFormat::SingleValue => {
+                        values.clear();
+                        ends.clear();
+                        for record in batch_records {
+                            single_value(&record.json, &out.message_key, &mut values);
+                            ends.push(values.len());
+                        }
+                        let mut start = 0;
+                        batch_records
+                            .iter()
+                            .zip(&ends)
+                            .map(|(r, &end)| {
+                                let line = &values[start..end];
+                                start = end;
+                                BufferRecord { time: r.time, line }
+                            })
+                            .collect()
+                    }
+                };
+                let position = batch.position.as_ref().map(|p| SourcePosition {
+                    stream: &p.stream,
+                    offset: p.end_offset,
+                });
+                match out.buffer.append(&batch.tag, &records, position).await {
+                    Ok(receiver) => {
+                        let tokens = batch.acks.clone();
+                        tokio::spawn(async move {
+                            let status = receiver.await;
+                            tokens.into_iter().for_each(|t| t.finish(status));
+                        });
+                    }
+                    Err(e) => {
+                        tracing::error!(output = %out.id, error = %Chain(&e), "Cannot append to the buffer; the lines will be read again.");
+                        batch.acks.iter().for_each(|t| t.update(AckStatus::Errored));
+                    }
                 }
             }
         }
@@ -514,7 +547,74 @@ async fn upload_chunk(out: &Output, chunk: Chunk, progress: &Mutex<Progress>) {
 
 #[cfg(test)]
 mod tests {
-    use super::single_value;
+    use std::sync::Arc;
+
+    use logferry_core::{AckToken, Timestamp};
+    use logferry_source_syslog::{SyslogBatch, SyslogRecord};
+    use tokio::sync::mpsc;
+
+    use super::{Incoming, SYSLOG_COALESCE_RECORDS, single_value};
+
+    fn syslog_batch(tag: &str, messages: &[&str]) -> SyslogBatch {
+        SyslogBatch {
+            tag: Arc::from(tag),
+            records: messages
+                .iter()
+                .map(|m| SyslogRecord {
+                    time: Timestamp::from_unix(0, 0).unwrap(),
+                    json: format!("{{\"message\":\"{m}\"}}"),
+                })
+                .collect(),
+            ack: AckToken::new().0,
+        }
+    }
+
+    #[test]
+    fn queued_syslog_batches_merge_into_one_batch_per_tag_in_order() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for batch in [
+            syslog_batch("s.user.notice", &["b"]),
+            syslog_batch("s.auth.info", &["c"]),
+            syslog_batch("s.user.notice", &["d", "e"]),
+        ] {
+            tx.try_send(batch).unwrap();
+        }
+        let merged = Incoming::from_syslog(syslog_batch("s.user.notice", &["a"]), &mut rx);
+        let shape: Vec<(&str, Vec<&str>, usize)> = merged
+            .iter()
+            .map(|m| {
+                let messages = m.records.iter().map(|r| &r.json[12..13]).collect();
+                (&*m.tag, messages, m.acks.len())
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("s.user.notice", vec!["a", "b", "d", "e"], 3),
+                ("s.auth.info", vec!["c"], 1)
+            ]
+        );
+        assert!(merged.iter().all(|m| m.position.is_none()));
+        assert!(rx.try_recv().is_err(), "the queue was drained");
+    }
+
+    #[test]
+    fn merging_stops_after_the_record_limit_and_leaves_the_rest_queued() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let big: Vec<String> = (0..SYSLOG_COALESCE_RECORDS)
+            .map(|i| i.to_string())
+            .collect();
+        let big: Vec<&str> = big.iter().map(String::as_str).collect();
+        tx.try_send(syslog_batch("t", &big)).unwrap();
+        tx.try_send(syslog_batch("t", &["later"])).unwrap();
+        let merged = Incoming::from_syslog(syslog_batch("t", &["first"]), &mut rx);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].records.len(), SYSLOG_COALESCE_RECORDS + 1);
+        assert_eq!(
+            rx.try_recv().unwrap().records[0].json,
+            r#"{"message":"later"}"#
+        );
+    }
 
     fn value(json: &str, key: &str) -> String {
         let mut out = Vec::new();

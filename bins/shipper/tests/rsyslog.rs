@@ -154,7 +154,15 @@ template(name="Bsd" type="string" string="<%PRI%>%TIMESTAMP% %HOSTNAME% %APP-NAM
         count("myapp") >= 3 && count("app5424") >= 3
     });
     let got = records(&bucket);
-    assert!(arrived, "records: {got:#?}\nshipper:\n{}", log());
+    let summary: Vec<String> = got
+        .iter()
+        .map(|(k, r)| format!("{k} {}", r["ident"]))
+        .collect();
+    assert!(
+        arrived,
+        "records (key ident): {summary:#?}\nshipper:\n{}",
+        log()
+    );
 
     for transport in ["udp", "tcp", "octet"] {
         let of = |ident: &str| {
