@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use logferry_buffer::BufferConfig;
 use logferry_core::ConfigDuration;
 use logferry_sink_s3::S3Config;
-use logferry_source_syslog::SyslogConfig;
-use logferry_source_tail::TailConfig;
+use logferry_source_syslog::{SyslogConfig, SyslogError};
+use logferry_source_tail::{TailConfig, TailError};
 use serde::Deserialize;
 
 use crate::interpolate::interpolate_env;
@@ -211,12 +211,18 @@ impl ResolvedConfig {
         for (id, source) in &file.sources {
             let table = format!("sources.{id}");
             match source {
-                SourceConfig::Tail(tail) => tail
-                    .validate()
-                    .map_err(|e| invalid(&table, "", e.to_string()))?,
-                SourceConfig::Syslog(syslog) => syslog
-                    .validate()
-                    .map_err(|e| invalid(&table, "", e.to_string()))?,
+                SourceConfig::Tail(tail) => tail.validate().map_err(|e| match e {
+                    TailError::Config { key, message } => invalid(&table, &key, message),
+                    other => invalid(&table, "", other.to_string()),
+                })?,
+                SourceConfig::Syslog(syslog) => syslog.validate().map_err(|e| match e {
+                    // `tls.ca_path` is `ca_path` in the `[sources.X.tls]` table.
+                    SyslogError::Config { key, message } => match key.rsplit_once('.') {
+                        Some((sub, key)) => invalid(&format!("{table}.{sub}"), key, message),
+                        None => invalid(&table, &key, message),
+                    },
+                    other => invalid(&table, "", other.to_string()),
+                })?,
             }
         }
         let mut outputs = BTreeMap::new();
@@ -346,6 +352,29 @@ path = "app/"
         assert!(
             err.to_string()
                 .starts_with("s.toml:11: `outputs.to_s3.match`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn source_validation_errors_name_the_key_and_its_line() {
+        let bad = GOOD.replace("tag = \"s3.*\"", "tag = \"s3.*\"\nbatch_size = 0");
+        let err = ResolvedConfig::from_text(Path::new("s.toml"), &bad, &env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s.toml:8: `sources.app.batch_size`"),
+            "{err}"
+        );
+        let syslog = GOOD.replace(
+            "[outputs.to_s3]",
+            "[sources.sys]\ntype = \"syslog\"\nprotocol = \"tcp\"\n\
+             [sources.sys.tls]\ncert_path = \"c\"\nprivate_key_path = \"k\"\n\
+             client_cert_auth = true\n\n[outputs.to_s3]",
+        );
+        let err = ResolvedConfig::from_text(Path::new("s.toml"), &syslog, &env).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s.toml:12: `sources.sys.tls.ca_path`: is required"),
             "{err}"
         );
     }

@@ -205,6 +205,7 @@ fn quickstart_ships_its_logs_and_the_examples_check() {
     for example in [
         "examples/quickstart/shipper.toml",
         "examples/go-audit/shipper.toml",
+        "examples/syslog/shipper.toml",
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_logferry-shipper"))
             .args(["--check", "--config"])

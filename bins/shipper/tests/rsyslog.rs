@@ -1,7 +1,8 @@
 //! End to end with real syslog clients: `logger` sends RFC 3164 and RFC 5424 messages to an
 //! `rsyslogd` (Debian's, installed by `scripts/install-test-deps`), which forwards each of them
 //! to the shipper over UDP, over TCP (newline framing, RFC 5424 format) and over TCP with
-//! `TCP_Framing="octet-counted"`; the shipper stores them in a `file://` bucket.
+//! `TCP_Framing="octet-counted"` and over TLS with a client certificate (rsyslog's `ossl`
+//! stream driver, Debian's `rsyslog-openssl`); the shipper stores them in a `file://` bucket.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Following, records};
-use logferry_testkit::{free_port, wait_until};
+use logferry_testkit::{free_port, tls_fixture, wait_until};
 
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
 
@@ -24,15 +25,24 @@ impl Drop for Killed {
 }
 
 #[test]
-fn rsyslog_forwards_logger_messages_over_udp_tcp_and_octet_counted_tcp() {
+fn rsyslog_forwards_logger_messages_over_udp_tcp_octet_counted_tcp_and_tls() {
     assert!(
         Path::new(RSYSLOGD).is_file(),
         "{RSYSLOGD} is missing: run scripts/install-test-deps"
     );
+    let ossl = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .flatten()
+        .any(|d| d.path().join("rsyslog/lmnsd_ossl.so").is_file());
+    assert!(
+        ossl,
+        "rsyslog's openssl driver (Debian's rsyslog-openssl) is missing: run scripts/install-test-deps"
+    );
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rsyslog_e2e");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("rsyslog")).unwrap();
-    let [udp, tcp, octet, rsyslog_in] = [(); 4].map(|_| free_port().unwrap());
+    let [udp, tcp, octet, tls, rsyslog_in] = [(); 5].map(|_| free_port().unwrap());
+    let fixture = |name: &str| tls_fixture(name).display().to_string();
 
     std::fs::write(
         dir.join("shipper.toml"),
@@ -55,6 +65,16 @@ type = "syslog"
 protocol = "tcp"
 port = {octet}
 tag = "octet"
+[sources.tls]
+type = "syslog"
+protocol = "tcp"
+port = {tls}
+tag = "tls"
+[sources.tls.tls]
+cert_path = "{server_cert}"
+private_key_path = "{server_key}"
+ca_path = "{ca}"
+client_cert_auth = true
 [outputs.local]
 type = "s3"
 match = "**"
@@ -65,11 +85,14 @@ utc = true
 timekey = "1s"
 timekey_wait = "0s"
 flush_interval = "1s"
-"#
+"#,
+            server_cert = fixture("server.pem"),
+            server_key = fixture("server.key"),
+            ca = fixture("ca.pem"),
         ),
     )
     .unwrap();
-    let shipper = Following::start_listening(&dir, 3);
+    let shipper = Following::start_listening(&dir, 4);
     let log = || shipper.log();
     let deadline = || Instant::now() + Duration::from_secs(60);
 
@@ -90,8 +113,14 @@ template(name="Bsd" type="string" string="<%PRI%>%TIMESTAMP% %HOSTNAME% %APP-NAM
 *.* action(type="omfwd" target="127.0.0.1" port="{udp}" protocol="udp" template="Bsd")
 *.* action(type="omfwd" target="127.0.0.1" port="{tcp}" protocol="tcp" template="RSYSLOG_SyslogProtocol23Format")
 *.* action(type="omfwd" target="127.0.0.1" port="{octet}" protocol="tcp" TCP_Framing="octet-counted" template="Bsd")
+*.* action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp" TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format"
+        StreamDriver="ossl" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost"
+        StreamDriver.CAFile="{ca}" StreamDriver.CertFile="{client_cert}" StreamDriver.KeyFile="{client_key}")
 "#,
-            work = work.display()
+            work = work.display(),
+            ca = fixture("ca.pem"),
+            client_cert = fixture("client.pem"),
+            client_key = fixture("client.key"),
         ),
     )
     .unwrap();
@@ -121,7 +150,7 @@ template(name="Bsd" type="string" string="<%PRI%>%TIMESTAMP% %HOSTNAME% %APP-NAM
     let ready = wait_until(deadline(), || {
         logger(&["-t", "probe", "ready?"]);
         let got = records(&bucket);
-        ["udp.", "tcp.", "octet."].iter().all(|p| {
+        ["udp.", "tcp.", "octet.", "tls."].iter().all(|p| {
             got.iter()
                 .any(|(k, r)| k.starts_with(p) && r["ident"] == "probe")
         })
@@ -151,7 +180,7 @@ template(name="Bsd" type="string" string="<%PRI%>%TIMESTAMP% %HOSTNAME% %APP-NAM
     let arrived = wait_until(deadline(), || {
         let got = records(&bucket);
         let count = |ident: &str| got.iter().filter(|(_, r)| r["ident"] == ident).count();
-        count("myapp") >= 3 && count("app5424") >= 3
+        count("myapp") >= 4 && count("app5424") >= 4
     });
     let got = records(&bucket);
     let summary: Vec<String> = got
@@ -164,7 +193,7 @@ template(name="Bsd" type="string" string="<%PRI%>%TIMESTAMP% %HOSTNAME% %APP-NAM
         log()
     );
 
-    for transport in ["udp", "tcp", "octet"] {
+    for transport in ["udp", "tcp", "octet", "tls"] {
         let of = |ident: &str| {
             got.iter()
                 .find(|(k, r)| k.starts_with(&format!("{transport}.")) && r["ident"] == ident)
@@ -186,7 +215,7 @@ template(name="Bsd" type="string" string="<%PRI%>%TIMESTAMP% %HOSTNAME% %APP-NAM
             "{key}"
         );
         assert_eq!(structured["message"], "structured hello", "{transport}");
-        if transport == "tcp" {
+        if transport == "tcp" || transport == "tls" {
             // Forwarded in RFC 5424 form: message id and structured data survive.
             assert_eq!(structured["msgid"], "ID47", "{structured}");
             assert_eq!(

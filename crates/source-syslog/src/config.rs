@@ -1,5 +1,7 @@
 //! The `[sources.X]` table of a `type = "syslog"` source.
 
+use std::path::PathBuf;
+
 use logferry_core::{ByteSize, ConfigDuration};
 use serde::Deserialize;
 
@@ -64,6 +66,54 @@ pub struct SyslogConfig {
     /// Most records per emitted batch (default `1000`).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// TCP only: accept TLS connections (RFC 5425) instead of plain TCP. The framing inside
+    /// the TLS stream is the same (octet-counting or newline-delimited).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The `[sources.X.tls]` table: syslog over TLS (RFC 5425). Names follow fluentd's
+/// `<transport tls>` section.
+///
+/// ```
+/// use logferry_source_syslog::SyslogConfig;
+///
+/// let config: SyslogConfig = serde_json::from_str(r#"{
+///     "protocol": "tcp",
+///     "port": 6514,
+///     "tls": {
+///         "cert_path": "/etc/logferry/syslog.crt",
+///         "private_key_path": "/etc/logferry/syslog.key",
+///         "ca_path": "/etc/logferry/clients-ca.crt",
+///         "client_cert_auth": true
+///     }
+/// }"#).unwrap();
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server's certificate, followed by any intermediate certificates.
+    pub cert_path: PathBuf,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key_path: PathBuf,
+    /// PEM file with the certificate authorities that sign client certificates; required by
+    /// `client_cert_auth`.
+    #[serde(default)]
+    pub ca_path: Option<PathBuf>,
+    /// Require every client to present a certificate signed by `ca_path` (mutual TLS;
+    /// default `false`: any client may connect, as with plain TCP).
+    #[serde(default)]
+    pub client_cert_auth: bool,
+    /// Longest a client may take to complete the TLS handshake (default `10s`); slower ones
+    /// are disconnected and counted in `tls_handshake_failures`.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: ConfigDuration,
+}
+
+/// `10s`.
+pub fn default_handshake_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(10)
 }
 
 /// `127.0.0.1`.
@@ -120,6 +170,7 @@ impl Default for SyslogConfig {
             max_connections: default_max_connections(),
             idle_timeout: default_idle_timeout(),
             batch_size: default_batch_size(),
+            tls: None,
         }
     }
 }
@@ -173,6 +224,23 @@ impl SyslogConfig {
         if self.batch_size == 0 {
             return Err(invalid("batch_size", "must be greater than zero"));
         }
+        if let Some(tls) = &self.tls {
+            if self.protocol != Protocol::Tcp {
+                return Err(invalid("tls", "needs `protocol = \"tcp\"`"));
+            }
+            if tls.client_cert_auth && tls.ca_path.is_none() {
+                return Err(invalid(
+                    "tls.ca_path",
+                    "is required by `client_cert_auth = true`",
+                ));
+            }
+            if tls.handshake_timeout.as_duration().is_zero() {
+                return Err(invalid(
+                    "tls.handshake_timeout",
+                    "must be greater than zero",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -224,5 +292,20 @@ mod tests {
         assert_eq!(key(r#"{"max_connections":0}"#), "max_connections");
         assert_eq!(key(r#"{"idle_timeout":"0s"}"#), "idle_timeout");
         assert_eq!(key(r#"{"batch_size":0}"#), "batch_size");
+        let tls = r#""tls":{"cert_path":"c","private_key_path":"k""#;
+        assert_eq!(key(&format!("{{{tls}}}}}")), "tls", "UDP has no TLS");
+        assert_eq!(
+            key(&format!(
+                r#"{{"protocol":"tcp",{tls},"client_cert_auth":true}}}}"#
+            )),
+            "tls.ca_path"
+        );
+        assert_eq!(
+            key(&format!(
+                r#"{{"protocol":"tcp",{tls},"handshake_timeout":"0s"}}}}"#
+            )),
+            "tls.handshake_timeout"
+        );
+        assert!(config(r#"{"protocol":"tcp","tls":{"cert_path":"c"}}"#).is_err());
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Why a syslog source could not be built or stopped with an error.
 ///
@@ -15,6 +16,16 @@ pub enum SyslogError {
     Config {
         /// The key, relative to the source's table (`bind`, `tag`, ...).
         key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A TLS certificate, key or CA file could not be read or used.
+    #[error("`tls.{key}` ({}): {message}", path.display())]
+    Tls {
+        /// The key naming the file (`cert_path`, `private_key_path`, `ca_path`).
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
         /// What is wrong with it.
         message: String,
     },

@@ -18,6 +18,9 @@
 //!   `<tag>.<facility>.<severity>` (`system.auth.info`). A message that does not parse is kept
 //!   whole as `{"message":"..."}`, tagged `<tag>.unmatched`, timed when it was received and
 //!   counted in [`SyslogStats::parse_errors`].
+//! - **TLS.** A TCP source with a `tls` table ([`TlsConfig`]) accepts only TLS connections
+//!   (RFC 5425; TLS 1.2 and 1.3 with rustls), optionally requiring client certificates signed
+//!   by a given CA. Failed handshakes are counted ([`SyslogStats::tls_handshake_failures`]).
 //! - **Backpressure.** Over TCP, a full channel stops reading from the connection. Over UDP the
 //!   socket is always read; batches the channel has no room for are dropped and counted
 //!   ([`SyslogStats::dropped`]) with a warning at most every 10 seconds.
@@ -64,13 +67,14 @@ mod record;
 mod source;
 mod stats;
 mod tcp;
+mod tls;
 mod udp;
 
 pub use batch::{SyslogBatch, SyslogRecord};
 pub use config::{
-    Protocol, SyslogConfig, default_batch_size, default_bind, default_idle_timeout,
-    default_max_connections, default_port, default_tag, default_tcp_message_length_limit,
-    default_udp_message_length_limit,
+    Protocol, SyslogConfig, TlsConfig, default_batch_size, default_bind, default_handshake_timeout,
+    default_idle_timeout, default_max_connections, default_port, default_tag,
+    default_tcp_message_length_limit, default_udp_message_length_limit,
 };
 pub use error::SyslogError;
 pub use source::SyslogSource;

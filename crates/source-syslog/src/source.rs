@@ -24,6 +24,8 @@ pub(crate) struct Context {
     pub(crate) max_connections: usize,
     pub(crate) idle_timeout: Duration,
     pub(crate) counters: Arc<Counters>,
+    /// TCP over TLS: the acceptor, and how long a handshake may take.
+    pub(crate) tls: Option<crate::tls::Tls>,
 }
 
 impl Context {
@@ -78,6 +80,8 @@ impl SyslogSource {
     /// configuration) to `bind`:`port`. Needs a tokio runtime with I/O enabled.
     pub async fn bind(id: &str, config: SyslogConfig) -> Result<SyslogSource, SyslogError> {
         config.validate()?;
+        // Certificate problems are reported before the port is taken.
+        let tls = config.tls.as_ref().map(crate::tls::Tls::new).transpose()?;
         let ip: IpAddr = config.bind.parse().map_err(|_| SyslogError::Config {
             key: "bind".to_owned(),
             message: "must be an IP address".to_owned(),
@@ -108,6 +112,7 @@ impl SyslogSource {
             max_connections: config.max_connections,
             idle_timeout: config.idle_timeout.as_duration(),
             counters: Arc::clone(&stats.counters),
+            tls,
         };
         Ok(SyslogSource {
             socket,

@@ -57,6 +57,9 @@ counters! {
     incomplete_frames,
     /// TCP connections that ended with a read error.
     connection_errors,
+    /// TLS connections closed because the handshake failed or took longer than
+    /// `tls.handshake_timeout` (a plain-TCP client, an untrusted client certificate...).
+    tls_handshake_failures,
 }
 
 /// A cheap, clonable handle on the counters of a [`crate::SyslogSource`]; it stays valid after

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logferry_core::ShutdownSignal;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -60,7 +60,7 @@ pub(crate) async fn run(
                     let shutdown = shutdown.clone();
                     connections.spawn(async move {
                         let _permit = permit;
-                        connection(stream, peer, &context, out, shutdown).await
+                        serve(stream, peer, &context, out, shutdown).await
                     });
                 }
                 Err(e) => {
@@ -86,9 +86,10 @@ impl Drop for OpenGuard<'_> {
     }
 }
 
-/// Reads one connection until it closes, stays idle for `idle_timeout`, fails, or shutdown.
-async fn connection(
-    mut stream: TcpStream,
+/// Serves one accepted connection: plain, or TLS after a handshake that must finish within
+/// the handshake timeout (a failed one is counted and closes the connection).
+async fn serve(
+    stream: TcpStream,
     peer: SocketAddr,
     context: &Context,
     out: mpsc::Sender<SyslogBatch>,
@@ -97,6 +98,38 @@ async fn connection(
     let counters = &*context.counters;
     Counters::add(&counters.open_connections, 1);
     let _open = OpenGuard(counters);
+    let Some(tls) = &context.tls else {
+        return connection(stream, peer, context, out, shutdown).await;
+    };
+    let handshake = tokio::select! {
+        biased;
+        () = shutdown.clone().wait() => return Ok(()),
+        r = tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)) => r,
+    };
+    match handshake {
+        Ok(Ok(tls)) => connection(tls, peer, context, out, shutdown).await,
+        Ok(Err(e)) => {
+            Counters::add(&counters.tls_handshake_failures, 1);
+            tracing::warn!(source = %context.id, %peer, error = %e, "A syslog TLS handshake failed; closing the connection.");
+            Ok(())
+        }
+        Err(_elapsed) => {
+            Counters::add(&counters.tls_handshake_failures, 1);
+            tracing::warn!(source = %context.id, %peer, "A syslog TLS handshake timed out; closing the connection.");
+            Ok(())
+        }
+    }
+}
+
+/// Reads one connection until it closes, stays idle for `idle_timeout`, fails, or shutdown.
+async fn connection(
+    mut stream: impl AsyncRead + Unpin,
+    peer: SocketAddr,
+    context: &Context,
+    out: mpsc::Sender<SyslogBatch>,
+    shutdown: ShutdownSignal,
+) -> Result<(), SyslogError> {
+    let counters = &*context.counters;
     let mut decoder = Decoder::new(context.max_message);
     let mut batcher = Batcher::new(context.batch_size);
     let mut buf = vec![0u8; READ_SIZE.min(decoder.room())];

@@ -9,6 +9,7 @@
 //!   [`MotoServer::create_role`] (trust policy + inline policy), over moto's query API.
 //! - [`free_port`], [`wait_until`] / [`wait_until_async`] (conditions with deadlines, never
 //!   sleep-and-hope) and [`workspace_root`].
+//! - [`tls_fixture`]: a test CA with server and client certificates (and an untrusted one).
 //!
 //! A missing `moto_server` is an error naming `scripts/install-test-deps`: tests that need it
 //! fail, they never skip.
@@ -38,10 +39,12 @@ mod http;
 mod iam;
 mod moto;
 mod s3;
+mod tls;
 mod wait;
 
 pub use error::TestkitError;
 pub use iam::{IamUser, MOTO_ACCOUNT_ID};
 pub use moto::{MOTO_SERVER_ENV, MotoServer, MotoServerBuilder};
 pub use s3::{TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY};
+pub use tls::tls_fixture;
 pub use wait::{free_port, wait_until, wait_until_async, workspace_root};
