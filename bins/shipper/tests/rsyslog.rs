@@ -2,16 +2,21 @@
 //! `rsyslogd` (Debian's, installed by `scripts/install-test-deps`), which forwards each of them
 //! to the shipper over UDP, over TCP (newline framing, RFC 5424 format) and over TCP with
 //! `TCP_Framing="octet-counted"` and over TLS with a client certificate (rsyslog's `ossl`
-//! stream driver, Debian's `rsyslog-openssl`); the shipper stores them in a `file://` bucket.
+//! stream driver, Debian's `rsyslog-openssl`); the shipper stores them in a `file://` bucket
+//! (read while waiting) and in S3 (moto), which holds the same records after shutdown.
 
 mod common;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Following, records};
-use logferry_testkit::{free_port, tls_fixture, wait_until};
+use logferry_testkit::{
+    MotoServer, TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY, free_port, tls_fixture,
+    wait_until,
+};
 
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
 
@@ -43,6 +48,12 @@ fn rsyslog_forwards_logger_messages_over_udp_tcp_octet_counted_tcp_and_tls() {
     std::fs::create_dir_all(dir.join("rsyslog")).unwrap();
     let [udp, tcp, octet, tls, rsyslog_in] = [(); 5].map(|_| free_port().unwrap());
     let fixture = |name: &str| tls_fixture(name).display().to_string();
+    let moto = MotoServer::start().expect("moto_server must run (scripts/install-test-deps)");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(moto.create_bucket("syslog")).unwrap();
 
     std::fs::write(
         dir.join("shipper.toml"),
@@ -85,10 +96,30 @@ utc = true
 timekey = "1s"
 timekey_wait = "0s"
 flush_interval = "1s"
+flush_at_shutdown = true
+[outputs.moto]
+type = "s3"
+match = "**"
+bucket = "syslog"
+region = "{TEST_REGION}"
+endpoint = "{endpoint}"
+force_path_style = true
+path = "syslog"
+s3_object_key_format = "%{{path}}/${{tag}}/%{{time_slice}}_%{{index}}.%{{file_extension}}"
+utc = true
+[outputs.moto.credentials]
+aws_key_id = "{TEST_ACCESS_KEY_ID}"
+aws_sec_key = "{TEST_SECRET_ACCESS_KEY}"
+[outputs.moto.buffer]
+timekey = "1s"
+timekey_wait = "0s"
+flush_interval = "1s"
+flush_at_shutdown = true
 "#,
             server_cert = fixture("server.pem"),
             server_key = fixture("server.key"),
             ca = fixture("ca.pem"),
+            endpoint = moto.endpoint(),
         ),
     )
     .unwrap();
@@ -224,5 +255,31 @@ template(name="Bsd" type="string" string="<%PRI%>%TIMESTAMP% %HOSTNAME% %APP-NAM
             );
         }
     }
-    drop(shipper);
+
+    // Stopped, the shipper flushes both buffers: S3 holds exactly what the local bucket holds.
+    let status = shipper.terminate();
+    assert!(status.success(), "{status}");
+    let canonical = |records: Vec<(String, serde_json::Value)>| {
+        let mut lines: Vec<String> = records.into_iter().map(|(_, r)| r.to_string()).collect();
+        lines.sort();
+        lines
+    };
+    let local = canonical(records(&bucket));
+    let in_s3 = canonical(runtime.block_on(async {
+        let mut out = Vec::new();
+        for key in moto.list_keys("syslog", "syslog/").await.unwrap() {
+            let gz = moto.get_object_bytes("syslog", &key).await.unwrap();
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            assert!(key.ends_with(".gz"), "{key}");
+            for line in text.lines() {
+                out.push((key.clone(), serde_json::from_str(line).unwrap()));
+            }
+        }
+        out
+    }));
+    assert!(local.len() >= 8, "{local:#?}");
+    assert_eq!(in_s3, local);
 }
