@@ -114,7 +114,23 @@ pub async fn run(
                 let source = SyslogSource::bind(id, syslog.clone())
                     .await
                     .with_context(|| format!("source {id}"))?;
-                listeners.spawn(source.run(syslog_tx.clone(), shutdown.clone()));
+                let id = id.clone();
+                let run = source.run(syslog_tx.clone(), shutdown.clone());
+                listeners.spawn(async move {
+                    let summary = run.await?;
+                    tracing::info!(
+                        source = %id,
+                        messages = summary.messages,
+                        parse_errors = summary.parse_errors,
+                        truncated = summary.truncated,
+                        dropped = summary.dropped,
+                        incomplete_frames = summary.incomplete_frames,
+                        rejected_connections = summary.rejected_connections,
+                        tls_handshake_failures = summary.tls_handshake_failures,
+                        "Syslog source stopped."
+                    );
+                    Ok::<_, logferry_source_syslog::SyslogError>(summary)
+                });
             }
             SourceConfig::Tail(tail) => {
                 let pos_file = data_dir.join(format!("{id}.pos"));
