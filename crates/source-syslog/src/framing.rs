@@ -9,11 +9,12 @@ const MAX_COUNT_DIGITS: usize = 9;
 
 /// One message cut out of the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Frame {
+#[non_exhaustive]
+pub struct Frame {
     /// The message, without its count or its newline; at most the maximum size.
-    pub(crate) data: Bytes,
+    pub data: Bytes,
     /// Whether the message was longer than the maximum and cut to it.
-    pub(crate) truncated: bool,
+    pub truncated: bool,
 }
 
 /// What is being skipped after a truncated frame.
@@ -37,19 +38,40 @@ enum Head {
     Newline,
 }
 
-/// Cuts frames out of the bytes of one connection. It holds at most one maximum-size message
-/// plus the header of the next: bytes beyond a frame's maximum are skipped, never buffered.
+/// Cuts RFC 6587 frames out of the bytes of one stream (a TCP or TLS connection): octet-counted
+/// (`LEN SP MSG`) and newline-delimited messages, told apart per message. It holds at most one
+/// maximum-size message plus the header of the next: bytes beyond a frame's maximum are
+/// skipped, never buffered. The frames do not depend on how the stream was split into reads.
+///
+/// ```
+/// use logferry_source_syslog::FrameDecoder;
+///
+/// let mut decoder = FrameDecoder::new(16);
+/// decoder.extend(b"11 <13>counted<13>newline\n<13>far too long for the limit\n<13>la");
+/// decoder.extend(b"st");
+/// let mut frames = Vec::new();
+/// while let Some(frame) = decoder.next_frame() {
+///     frames.push((frame.data, frame.truncated));
+/// }
+/// frames.extend(decoder.finish().unwrap().map(|f| (f.data, f.truncated)));
+/// assert_eq!(frames, [
+///     (&b"<13>counted"[..], false),
+///     (&b"<13>newline"[..], false),
+///     (&b"<13>far too long"[..], true),
+///     (&b"<13>last"[..], false),
+/// ]);
+/// ```
 #[derive(Debug)]
-pub(crate) struct Decoder {
+pub struct FrameDecoder {
     buf: BytesMut,
     max: usize,
     skip: Skip,
 }
 
-impl Decoder {
+impl FrameDecoder {
     /// A decoder that keeps at most `max` bytes of each message (`max` > 0).
-    pub(crate) fn new(max: usize) -> Decoder {
-        Decoder {
+    pub fn new(max: usize) -> FrameDecoder {
+        FrameDecoder {
             buf: BytesMut::new(),
             max: max.max(1),
             skip: Skip::Nothing,
@@ -57,20 +79,20 @@ impl Decoder {
     }
 
     /// Adds bytes read from the connection.
-    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+    pub fn extend(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// How many more bytes the decoder can usefully take before [`Decoder::next_frame`] must be
+    /// How many more bytes the decoder can usefully take before [`FrameDecoder::next_frame`] must be
     /// called: reads are sized by it so the buffer stays bounded.
-    pub(crate) fn room(&self) -> usize {
+    pub fn room(&self) -> usize {
         (self.max + MAX_COUNT_DIGITS + 2)
             .saturating_sub(self.buf.len())
             .max(1)
     }
 
     /// The next complete frame, if the buffer holds one.
-    pub(crate) fn next_frame(&mut self) -> Option<Frame> {
+    pub fn next_frame(&mut self) -> Option<Frame> {
         loop {
             match self.skip {
                 Skip::Nothing => {}
@@ -144,7 +166,7 @@ impl Decoder {
     /// The connection ended: the last frame if it is a newline-delimited one without its
     /// newline, `Err(bytes)` with the number of bytes thrown away if an octet-counted frame was
     /// cut short.
-    pub(crate) fn finish(&mut self) -> Result<Option<Frame>, usize> {
+    pub fn finish(&mut self) -> Result<Option<Frame>, usize> {
         if let Some(frame) = self.next_frame() {
             return Ok(Some(frame));
         }
@@ -200,10 +222,11 @@ pub(crate) fn trim_end(bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// Feeds `chunks` one at a time and collects every frame (and the end of the stream).
     fn decode(max: usize, chunks: &[&[u8]]) -> (Vec<(String, bool)>, Result<(), usize>) {
-        let mut decoder = Decoder::new(max);
+        let mut decoder = FrameDecoder::new(max);
         let mut frames = Vec::new();
         let mut push =
             |f: Frame| frames.push((String::from_utf8(f.data.to_vec()).unwrap(), f.truncated));
@@ -324,5 +347,79 @@ mod tests {
         let (frames, end) = decode(100, &[b"5 <13>a<13>unterminated"]);
         assert_eq!(frames, [whole("<13>a"), whole("<13>unterminated")]);
         assert_eq!(end, Ok(()));
+    }
+
+    /// Every frame of `stream` cut into pieces at `cuts` (positions, any order), and how the
+    /// stream ended.
+    fn frames_of(max: usize, stream: &[u8], cuts: &[usize]) -> (Vec<Frame>, Result<(), usize>) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(stream.len())).collect();
+        cuts.sort_unstable();
+        let mut decoder = FrameDecoder::new(max);
+        let mut frames = Vec::new();
+        let mut start = 0;
+        for end in cuts.into_iter().chain([stream.len()]) {
+            decoder.extend(&stream[start..end]);
+            start = end;
+            while let Some(f) = decoder.next_frame() {
+                frames.push(f);
+            }
+        }
+        let end = decoder.finish().map(|last| frames.extend(last));
+        (frames, end)
+    }
+
+    /// A well-formed message: octet-counted (any non-empty bytes) or newline-delimited (no newline, not
+    /// starting with a digit, not empty after trimming).
+    fn message() -> impl Strategy<Value = (bool, Vec<u8>)> {
+        // RFC 6587's MSG-LEN starts with a non-zero digit: no empty counted frames.
+        let counted = prop::collection::vec(any::<u8>(), 1..60).prop_map(|b| (true, b));
+        let newline = "<[0-9]{1,3}>[ -~]{0,50}[a-z]".prop_map(|s| (false, s.into_bytes()));
+        prop_oneof![counted, newline]
+    }
+
+    proptest! {
+        #[test]
+        fn frames_do_not_depend_on_how_the_stream_is_split(
+            stream in prop::collection::vec(
+                prop_oneof![any::<u8>(), Just(b'\n'), Just(b' '), b'0'..=b'9'], 0..300),
+            cuts in prop::collection::vec(0usize..300, 0..8),
+            max in 1usize..40,
+        ) {
+            let whole = frames_of(max, &stream, &[]);
+            let split = frames_of(max, &stream, &cuts);
+            prop_assert_eq!(&whole, &split);
+            for f in &whole.0 {
+                prop_assert!(f.data.len() <= max);
+                prop_assert!(!f.truncated || f.data.len() == max);
+            }
+        }
+
+        #[test]
+        fn well_formed_messages_come_out_as_sent(
+            messages in prop::collection::vec(message(), 0..12),
+            cuts in prop::collection::vec(0usize..1000, 0..8),
+            max in 1usize..80,
+        ) {
+            let mut stream = Vec::new();
+            for (counted, body) in &messages {
+                if *counted {
+                    stream.extend_from_slice(format!("{} ", body.len()).as_bytes());
+                    stream.extend_from_slice(body);
+                } else {
+                    stream.extend_from_slice(body);
+                    stream.push(b'\n');
+                }
+            }
+            let (frames, end) = frames_of(max, &stream, &cuts);
+            prop_assert_eq!(end, Ok(()));
+            // In order, cut to `max`.
+            let expected: Vec<(Vec<u8>, bool)> = messages
+                .iter()
+                .map(|(_, body)| (body[..body.len().min(max)].to_vec(), body.len() > max))
+                .collect();
+            let got: Vec<(Vec<u8>, bool)> =
+                frames.into_iter().map(|f| (f.data.to_vec(), f.truncated)).collect();
+            prop_assert_eq!(got, expected);
+        }
     }
 }

@@ -77,5 +77,6 @@ pub use config::{
     default_tcp_message_length_limit, default_udp_message_length_limit,
 };
 pub use error::SyslogError;
+pub use framing::{Frame, FrameDecoder};
 pub use source::SyslogSource;
 pub use stats::{SyslogStats, SyslogSummary};

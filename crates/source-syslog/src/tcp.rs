@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::batcher::Batcher;
-use crate::framing::Decoder;
+use crate::framing::FrameDecoder;
 use crate::source::Context;
 use crate::stats::Counters;
 use crate::{SyslogBatch, SyslogError};
@@ -130,7 +130,7 @@ async fn connection(
     shutdown: ShutdownSignal,
 ) -> Result<(), SyslogError> {
     let counters = &*context.counters;
-    let mut decoder = Decoder::new(context.max_message);
+    let mut decoder = FrameDecoder::new(context.max_message);
     let mut batcher = Batcher::new(context.batch_size);
     let mut buf = vec![0u8; READ_SIZE.min(decoder.room())];
     let mut stop = pin!(shutdown.wait());
