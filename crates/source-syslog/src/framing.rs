@@ -51,14 +51,14 @@ enum Head {
 /// decoder.extend(b"st");
 /// let mut frames = Vec::new();
 /// while let Some(frame) = decoder.next_frame() {
-///     frames.push((frame.data, frame.truncated));
+///     frames.push((frame.data.to_vec(), frame.truncated));
 /// }
-/// frames.extend(decoder.finish().unwrap().map(|f| (f.data, f.truncated)));
+/// frames.extend(decoder.finish().unwrap().map(|f| (f.data.to_vec(), f.truncated)));
 /// assert_eq!(frames, [
-///     (&b"<13>counted"[..], false),
-///     (&b"<13>newline"[..], false),
-///     (&b"<13>far too long"[..], true),
-///     (&b"<13>last"[..], false),
+///     (b"<13>counted".to_vec(), false),
+///     (b"<13>newline".to_vec(), false),
+///     (b"<13>far too long".to_vec(), true),
+///     (b"<13>last".to_vec(), false),
 /// ]);
 /// ```
 #[derive(Debug)]

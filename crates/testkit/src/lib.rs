@@ -9,6 +9,9 @@
 //!   [`MotoServer::create_role`] (trust policy + inline policy), over moto's query API.
 //! - [`free_port`], [`wait_until`] / [`wait_until_async`] (conditions with deadlines, never
 //!   sleep-and-hope) and [`workspace_root`].
+//! - [`BulkServer`]: an Elasticsearch `_bulk` API server (in memory, on a free loopback port)
+//!   with injectable 429/5xx request faults, per-item faults, a slow mode, authentication, and
+//!   inspection of documents and received requests.
 //! - [`tls_fixture`]: a test CA with server and client certificates (and an untrusted one).
 //!
 //! A missing `moto_server` is an error naming `scripts/install-test-deps`: tests that need it
@@ -34,6 +37,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+mod bulk;
 mod error;
 mod http;
 mod iam;
@@ -42,6 +46,7 @@ mod s3;
 mod tls;
 mod wait;
 
+pub use bulk::{BulkServer, BulkServerBuilder, ItemFault, ReceivedRequest};
 pub use error::TestkitError;
 pub use iam::{IamUser, MOTO_ACCOUNT_ID};
 pub use moto::{MOTO_SERVER_ENV, MotoServer, MotoServerBuilder};
