@@ -1,0 +1,375 @@
+//! Batching events and encoding them into bulk request bodies.
+//!
+//! Each event is rendered (index name, document id) once when it joins a batch; the batch keeps
+//! the events themselves, so a retry of some items re-encodes just those from the originals.
+//! Encoding writes the action line and the document straight into the body buffer (through
+//! gzip when enabled): each document is copied once per attempt.
+
+use std::io::Write;
+use std::time::Instant;
+
+use flate2::write::GzEncoder;
+
+use crate::config::{Compression, OpType};
+use crate::event::EsEvent;
+use crate::id::{DocumentId, IdMode};
+use crate::template::{IndexTemplate, RenderError};
+
+/// An event with its rendered index and id.
+#[derive(Debug)]
+pub(crate) struct Item {
+    pub(crate) event: EsEvent,
+    /// Position in [`Batch::indices`].
+    pub(crate) index: u32,
+    pub(crate) id: Option<DocumentId>,
+    /// Attempts so far.
+    pub(crate) attempts: u32,
+}
+
+/// Events bound for one bulk request, and the index names they use (JSON-quoted once).
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) items: Vec<Item>,
+    pub(crate) indices: Vec<String>,
+    pub(crate) bytes: usize,
+}
+
+impl Batch {
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// A batch of `items` sharing this batch's index names.
+    pub(crate) fn with_items(&self, items: Vec<Item>) -> Batch {
+        let bytes = items
+            .iter()
+            .map(|i| estimate(&i.event, &self.indices[i.index as usize]))
+            .sum();
+        Batch {
+            items,
+            indices: self.indices.clone(),
+            bytes,
+        }
+    }
+}
+
+/// Bytes an item adds to an uncompressed body.
+fn estimate(event: &EsEvent, quoted_index: &str) -> usize {
+    // {"create":{"_index":X,"_id":"<22>"}}\n + document + \n
+    40 + quoted_index.len() + crate::id::DOCUMENT_ID_LEN + event.json.len()
+}
+
+/// Limits of one batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_events: usize,
+    pub(crate) max_bytes: usize,
+}
+
+/// Groups events into batches by count and size.
+#[derive(Debug)]
+pub(crate) struct Batcher {
+    template: IndexTemplate,
+    id_mode: IdMode,
+    limits: Limits,
+    current: Batch,
+    /// When the first event of the current batch arrived.
+    pub(crate) opened: Option<Instant>,
+    scratch: Vec<u8>,
+    name: String,
+    quoted: String,
+}
+
+impl Batcher {
+    pub(crate) fn new(template: IndexTemplate, id_mode: IdMode, limits: Limits) -> Batcher {
+        Batcher {
+            template,
+            id_mode,
+            limits,
+            current: Batch::default(),
+            opened: None,
+            scratch: Vec::new(),
+            name: String::new(),
+            quoted: String::new(),
+        }
+    }
+
+    /// Adds an event; full batches are pushed onto `ready`. An event whose index name cannot be
+    /// rendered is handed back with the reason.
+    pub(crate) fn push(
+        &mut self,
+        event: EsEvent,
+        ready: &mut Vec<Batch>,
+    ) -> Result<(), (EsEvent, RenderError)> {
+        if let Err(err) = self
+            .template
+            .render(event.timestamp, &event.json, &mut self.name)
+        {
+            return Err((event, err));
+        }
+        self.quoted.clear();
+        // Writing a string into a String cannot fail.
+        let _ = serde_json::to_writer(string_writer(&mut self.quoted), &self.name);
+        let size = estimate(&event, &self.quoted);
+        if !self.current.is_empty() && self.current.bytes + size > self.limits.max_bytes {
+            ready.push(self.take());
+        }
+        let index = match self.current.indices.iter().rposition(|q| *q == self.quoted) {
+            Some(i) => i,
+            None => {
+                self.current.indices.push(self.quoted.clone());
+                self.current.indices.len() - 1
+            }
+        };
+        let id = DocumentId::for_event_with(self.id_mode, &event, &mut self.scratch);
+        self.current.items.push(Item {
+            event,
+            index: index as u32,
+            id,
+            attempts: 0,
+        });
+        self.current.bytes += size;
+        if self.opened.is_none() {
+            self.opened = Some(Instant::now());
+        }
+        if self.current.len() >= self.limits.max_events
+            || self.current.bytes >= self.limits.max_bytes
+        {
+            ready.push(self.take());
+        }
+        Ok(())
+    }
+
+    /// Takes the current batch (possibly empty).
+    pub(crate) fn take(&mut self) -> Batch {
+        self.opened = None;
+        std::mem::take(&mut self.current)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.current.is_empty()
+    }
+}
+
+/// A `String` as a byte sink for `serde_json::to_writer` (which only writes valid UTF-8).
+fn string_writer(s: &mut String) -> StringWriter<'_> {
+    StringWriter(s)
+}
+
+struct StringWriter<'a>(&'a mut String);
+
+impl Write for StringWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+        self.0.push_str(text);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes one document, turning raw line breaks (which valid JSON has only as whitespace
+/// between tokens) into spaces so the document stays on one line.
+pub(crate) fn write_document(out: &mut impl Write, json: &str) -> std::io::Result<()> {
+    let bytes = json.as_bytes();
+    if memchr::memchr2(b'\n', b'\r', bytes).is_none() {
+        return out.write_all(bytes);
+    }
+    let mut start = 0;
+    for pos in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+        out.write_all(&bytes[start..pos])?;
+        out.write_all(b" ")?;
+        start = pos + 1;
+    }
+    out.write_all(&bytes[start..])
+}
+
+fn write_items<'a>(
+    out: &mut impl Write,
+    op: OpType,
+    indices: &[String],
+    items: impl Iterator<Item = &'a Item>,
+) -> std::io::Result<()> {
+    let head = match op {
+        OpType::Create => &b"{\"create\":{\"_index\":"[..],
+        OpType::Index => b"{\"index\":{\"_index\":",
+    };
+    for item in items {
+        out.write_all(head)?;
+        out.write_all(indices[item.index as usize].as_bytes())?;
+        match &item.id {
+            Some(id) => {
+                out.write_all(b",\"_id\":\"")?;
+                out.write_all(id.as_str().as_bytes())?;
+                out.write_all(b"\"}}\n")?;
+            }
+            None => out.write_all(b"}}\n")?,
+        }
+        write_document(out, &item.event.json)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Encodes a batch into `out` (cleared first): NDJSON action and document lines, gzip when
+/// `compression` says so.
+pub(crate) fn encode_batch(
+    batch: &Batch,
+    op: OpType,
+    compression: Compression,
+    level: u32,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    let result = match compression {
+        Compression::None => write_items(out, op, &batch.indices, batch.items.iter()),
+        Compression::Gzip => {
+            let mut gz = GzEncoder::new(std::mem::take(out), flate2::Compression::new(level));
+            let written = write_items(&mut gz, op, &batch.indices, batch.items.iter());
+            match gz.finish() {
+                Ok(body) => {
+                    *out = body;
+                    written
+                }
+                Err(err) => Err(err),
+            }
+        }
+    };
+    // Writing into memory cannot fail.
+    debug_assert!(result.is_ok());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use logferry_core::Timestamp;
+
+    use super::*;
+    use crate::event::EventOrigin;
+
+    fn event(i: u64, json: &str) -> EsEvent {
+        EsEvent::new(
+            json.to_string(),
+            Timestamp::parse_rfc3339("2024-05-06T07:08:09Z").unwrap(),
+            EventOrigin::new("b", "k", i + 1, i * 100),
+        )
+    }
+
+    fn batcher(max_events: usize, max_bytes: usize, template: &str, id: IdMode) -> Batcher {
+        Batcher::new(
+            IndexTemplate::parse(template).unwrap(),
+            id,
+            Limits {
+                max_events,
+                max_bytes,
+            },
+        )
+    }
+
+    #[test]
+    fn batches_close_at_the_event_limit() {
+        let mut b = batcher(3, 1 << 20, "i", IdMode::Position);
+        let mut ready = Vec::new();
+        for i in 0..7 {
+            b.push(event(i, "{}"), &mut ready).unwrap();
+        }
+        assert_eq!(ready.iter().map(Batch::len).collect::<Vec<_>>(), [3, 3]);
+        assert!(b.opened.is_some());
+        assert_eq!(b.take().len(), 1);
+        assert!(b.is_empty() && b.opened.is_none());
+    }
+
+    #[test]
+    fn batches_close_at_the_byte_limit_and_never_exceed_it() {
+        let doc = format!("{{\"m\":\"{}\"}}", "x".repeat(200));
+        let mut b = batcher(1000, 1024, "i", IdMode::Position);
+        let mut ready = Vec::new();
+        for i in 0..20 {
+            b.push(event(i, &doc), &mut ready).unwrap();
+        }
+        assert!(ready.len() >= 4);
+        for batch in &ready {
+            assert!(batch.bytes <= 1024, "{}", batch.bytes);
+            let mut body = Vec::new();
+            encode_batch(batch, OpType::Create, Compression::None, 1, &mut body);
+            assert!(
+                body.len() <= batch.bytes,
+                "estimate {} < body {}",
+                batch.bytes,
+                body.len()
+            );
+        }
+        // A document larger than the limit goes alone.
+        let big = format!("{{\"m\":\"{}\"}}", "x".repeat(5000));
+        let mut b = batcher(1000, 1024, "i", IdMode::Position);
+        let mut ready = Vec::new();
+        b.push(event(0, "{}"), &mut ready).unwrap();
+        b.push(event(1, &big), &mut ready).unwrap();
+        assert_eq!(ready.iter().map(Batch::len).collect::<Vec<_>>(), [1, 1]);
+    }
+
+    #[test]
+    fn encodes_actions_and_documents() {
+        let mut b = batcher(10, 1 << 20, "logs-%{[app]}-%Y.%m.%d", IdMode::None);
+        let mut ready = Vec::new();
+        b.push(event(0, "{\"app\":\"a\",\"n\":1}"), &mut ready)
+            .unwrap();
+        b.push(event(1, "{\"app\":\"b\",\n\"n\":2}"), &mut ready)
+            .unwrap();
+        b.push(event(2, "{\"app\":\"a\",\"n\":3}"), &mut ready)
+            .unwrap();
+        let (bad, reason) = b.push(event(3, "{\"n\":4}"), &mut ready).unwrap_err();
+        assert_eq!(bad.origin.line, 4);
+        assert_eq!(reason.to_string(), "index template field `app` is missing");
+        let batch = b.take();
+        assert_eq!(
+            batch.indices,
+            ["\"logs-a-2024.05.06\"", "\"logs-b-2024.05.06\""]
+        );
+        let mut body = Vec::new();
+        encode_batch(&batch, OpType::Index, Compression::None, 1, &mut body);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "{\"index\":{\"_index\":\"logs-a-2024.05.06\"}}\n{\"app\":\"a\",\"n\":1}\n\
+             {\"index\":{\"_index\":\"logs-b-2024.05.06\"}}\n{\"app\":\"b\", \"n\":2}\n\
+             {\"index\":{\"_index\":\"logs-a-2024.05.06\"}}\n{\"app\":\"a\",\"n\":3}\n"
+        );
+    }
+
+    #[test]
+    fn gzip_bodies_decode_to_the_plain_body() {
+        let mut b = batcher(100, 1 << 20, "i", IdMode::Position);
+        let mut ready = Vec::new();
+        for i in 0..50 {
+            b.push(event(i, "{\"msg\":\"same line\"}"), &mut ready)
+                .unwrap();
+        }
+        let batch = b.take();
+        let (mut plain, mut gz) = (Vec::new(), Vec::new());
+        encode_batch(&batch, OpType::Create, Compression::None, 1, &mut plain);
+        encode_batch(&batch, OpType::Create, Compression::Gzip, 1, &mut gz);
+        assert!(gz.len() < plain.len() / 3);
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, plain);
+        let text = String::from_utf8(plain).unwrap();
+        let first = text.lines().next().unwrap();
+        let id = batch.items[0].id.unwrap();
+        assert_eq!(
+            first,
+            format!("{{\"create\":{{\"_index\":\"i\",\"_id\":\"{id}\"}}}}")
+        );
+        // Identical documents at different offsets get different ids.
+        let ids: std::collections::HashSet<_> = batch.items.iter().map(|i| i.id).collect();
+        assert_eq!(ids.len(), 50);
+    }
+}
