@@ -11,8 +11,8 @@ use logferry_source_syslog::{SyslogConfig, SyslogError};
 use logferry_source_tail::{TailConfig, TailError};
 use serde::Deserialize;
 
-use crate::interpolate::interpolate_env;
 use crate::matcher::TagPattern;
+use logferry_core::{InterpolateError, find_line, interpolate_env};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -112,7 +112,7 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// Which variable, where.
-        source: crate::interpolate::InterpolateError,
+        source: InterpolateError,
     },
     /// TOML syntax or shape error (toml's message carries the line and column).
     #[error("{path}: {message}")]
@@ -270,36 +270,6 @@ impl ResolvedConfig {
 fn unknown_field(message: &str) -> Option<String> {
     let rest = message.split("unknown field `").nth(1)?;
     Some(rest.split('`').next()?.to_owned())
-}
-
-/// 1-based line of `key = ...` inside `[table]` (or of the table header when `key` is empty
-/// or not found); 0 when neither is found.
-fn find_line(text: &str, table: &str, key: &str) -> usize {
-    let mut in_table = false;
-    let mut header_line = 0;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('[') {
-            let name = line.trim_matches(|c| c == '[' || c == ']').trim();
-            in_table = name == table;
-            if in_table {
-                header_line = i + 1;
-            }
-            continue;
-        }
-        if in_table && !key.is_empty() {
-            let name = line
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"');
-            if name == key {
-                return i + 1;
-            }
-        }
-    }
-    header_line
 }
 
 #[cfg(test)]

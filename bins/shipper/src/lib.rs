@@ -4,7 +4,6 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod config;
-mod interpolate;
 mod matcher;
 mod run;
 
@@ -12,7 +11,7 @@ pub use config::{
     ConfigError, LineFormat, OutputConfig, ResolvedConfig, ResolvedOutput, S3OutputConfig,
     ShipperConfig, SourceConfig,
 };
-pub use interpolate::{InterpolateError, interpolate_env};
+pub use logferry_core::{InterpolateError, interpolate_env};
 pub use matcher::TagPattern;
 pub use run::{Mode, RunSummary, run};
 

@@ -1,4 +1,6 @@
-//! `${NAME}` substitution in configuration text, inside TOML string values only.
+//! Helpers for configuration files as text: `${NAME}` substitution inside TOML string values
+//! ([`interpolate_env`]) and finding the line of a key ([`find_line`]) so that errors can name
+//! it.
 
 use std::fmt;
 
@@ -164,6 +166,43 @@ pub fn interpolate_env(
         i += len;
     }
     Ok(out)
+}
+
+/// 1-based line of `key = ...` inside `[table]` (or of the table header when `key` is empty
+/// or not found); 0 when neither is found. `table` is the dotted name as written in the
+/// header (`sources.app`, `outputs.es.tls`).
+///
+/// ```
+/// let text = "[sources.app]\ntype = \"tail\"\nbatch_size = 0\n";
+/// assert_eq!(logferry_core::find_line(text, "sources.app", "batch_size"), 3);
+/// assert_eq!(logferry_core::find_line(text, "sources.app", "missing"), 1);
+/// ```
+pub fn find_line(text: &str, table: &str, key: &str) -> usize {
+    let mut in_table = false;
+    let mut header_line = 0;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            let name = line.trim_matches(|c| c == '[' || c == ']').trim();
+            in_table = name == table;
+            if in_table {
+                header_line = i + 1;
+            }
+            continue;
+        }
+        if in_table && !key.is_empty() {
+            let name = line
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"');
+            if name == key {
+                return i + 1;
+            }
+        }
+    }
+    header_line
 }
 
 #[cfg(test)]

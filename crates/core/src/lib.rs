@@ -6,6 +6,8 @@
 //! - [`AckToken`] / [`AckReceiver`] / [`AckStatus`]: end-to-end acknowledgement of a unit of
 //!   work (an SQS message is deleted, a file checkpoint advances, only on `Delivered`).
 //! - [`ConfigDuration`] and [`ByteSize`]: `"60s"` and `"256MiB"` as configuration files write them.
+//! - [`interpolate_env`] and [`find_line`]: `${NAME}` in configuration files, and the line of
+//!   a key for error messages.
 //! - [`shutdown_pair`]: a [`ShutdownTrigger`] and the [`ShutdownSignal`] tasks wait on.
 //!
 //! ```
@@ -24,6 +26,7 @@
 
 mod ack;
 mod batch;
+mod config_text;
 mod event;
 mod shutdown;
 mod timestamp;
@@ -31,6 +34,7 @@ mod units;
 
 pub use ack::{AckReceiver, AckStatus, AckToken};
 pub use batch::Batch;
+pub use config_text::{InterpolateError, find_line, interpolate_env};
 pub use event::{Event, EventError};
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
 pub use timestamp::Timestamp;
