@@ -105,3 +105,39 @@ impl ServerCertVerifier for NoVerification {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../testkit/fixtures/tls")
+            .join(name)
+    }
+
+    #[test]
+    fn ca_files_are_loaded_or_named_in_errors() {
+        let tls = TlsConfig {
+            ca_file: Some(fixture("ca.pem")),
+            verify_certificate: true,
+        };
+        client_config(&tls, false).unwrap();
+        let missing = TlsConfig {
+            ca_file: Some(fixture("nope.pem")),
+            verify_certificate: true,
+        };
+        let err = client_config(&missing, false).unwrap_err().to_string();
+        assert!(err.contains("nope.pem"), "{err}");
+        let not_a_cert = TlsConfig {
+            ca_file: Some(fixture("server.key")),
+            verify_certificate: true,
+        };
+        assert!(client_config(&not_a_cert, false).is_err());
+        let insecure = TlsConfig {
+            ca_file: None,
+            verify_certificate: false,
+        };
+        client_config(&insecure, false).unwrap();
+    }
+}
