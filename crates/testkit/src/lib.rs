@@ -5,6 +5,9 @@
 //!   restartable on the same port; IAM enforcement on demand ([`MotoServer::enforce_iam`]).
 //! - S3 helpers: [`MotoServer::s3_client`], [`MotoServer::create_bucket`],
 //!   [`MotoServer::list_keys`], [`MotoServer::get_object_bytes`].
+//! - SQS helpers: [`MotoServer::sqs_client`], [`MotoServer::create_queue`],
+//!   [`MotoServer::notify_queue_on_create`] (S3 -> SQS notifications),
+//!   [`MotoServer::send_message`], [`MotoServer::queue_counts`], [`MotoServer::drain_queue`].
 //! - IAM helpers: [`MotoServer::create_user_with_policy`] (inline policy + access key) and
 //!   [`MotoServer::create_role`] (trust policy + inline policy), over moto's query API.
 //! - [`free_port`], [`wait_until`] / [`wait_until_async`] (conditions with deadlines, never
@@ -43,6 +46,7 @@ mod http;
 mod iam;
 mod moto;
 mod s3;
+mod sqs;
 mod tls;
 mod wait;
 
@@ -51,5 +55,6 @@ pub use error::TestkitError;
 pub use iam::{IamUser, MOTO_ACCOUNT_ID};
 pub use moto::{MOTO_SERVER_ENV, MotoServer, MotoServerBuilder};
 pub use s3::{TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY};
+pub use sqs::QueueCounts;
 pub use tls::tls_fixture;
 pub use wait::{free_port, wait_until, wait_until_async, workspace_root};
