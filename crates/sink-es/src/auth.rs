@@ -134,15 +134,13 @@ impl SigV4 {
             c.expiry()
                 .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_MARGIN)
         };
-        if let Some(cached) = self
+        let cached = self
             .cached
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            if fresh(cached) {
-                return Ok(cached.clone());
-            }
+            .clone();
+        if let Some(cached) = cached.filter(fresh) {
+            return Ok(cached);
         }
         let credentials =
             self.provider

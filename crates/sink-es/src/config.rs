@@ -16,7 +16,7 @@ use crate::template::IndexTemplate;
 pub enum OutputConfig {
     /// `type = "elasticsearch"` (or `"opensearch"`): bulk requests to a cluster.
     #[serde(alias = "opensearch")]
-    Elasticsearch(EsConfig),
+    Elasticsearch(Box<EsConfig>),
     /// `type = "ndjson"`: one document per line to stdout or a file.
     Ndjson(NdjsonConfig),
 }

@@ -104,12 +104,12 @@ impl Batcher {
         &mut self,
         event: EsEvent,
         ready: &mut Vec<Batch>,
-    ) -> Result<(), (EsEvent, RenderError)> {
+    ) -> Result<(), Box<(EsEvent, RenderError)>> {
         if let Err(err) = self
             .template
             .render(event.timestamp, &event.json, &mut self.name)
         {
-            return Err((event, err));
+            return Err(Box::new((event, err)));
         }
         self.quoted.clear();
         // Writing a string into a String cannot fail.
@@ -325,7 +325,7 @@ mod tests {
             .unwrap();
         b.push(event(2, "{\"app\":\"a\",\"n\":3}"), &mut ready)
             .unwrap();
-        let (bad, reason) = b.push(event(3, "{\"n\":4}"), &mut ready).unwrap_err();
+        let (bad, reason) = *b.push(event(3, "{\"n\":4}"), &mut ready).unwrap_err();
         assert_eq!(bad.origin.line, 4);
         assert_eq!(reason.to_string(), "index template field `app` is missing");
         let batch = b.take();

@@ -115,7 +115,8 @@ async fn drive(
         let Some(events) = received else { break };
         let mut unroutable = Vec::new();
         for event in events {
-            if let Err((event, reason)) = batcher.push(event, &mut ready) {
+            if let Err(failed) = batcher.push(event, &mut ready) {
+                let (event, reason) = *failed;
                 unroutable.push((event, None, reason.to_string()));
             }
         }
