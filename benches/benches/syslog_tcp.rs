@@ -72,7 +72,9 @@ fn source(c: &mut Criterion) {
         .unwrap();
     let mut config = SyslogConfig::new(Protocol::Tcp);
     config.port = 0;
-    let source = runtime.block_on(SyslogSource::bind("bench", config)).unwrap();
+    let source = runtime
+        .block_on(SyslogSource::bind("bench", config))
+        .unwrap();
     let addr = source.local_addr();
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let (trigger, signal) = shutdown_pair();
