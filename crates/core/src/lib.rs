@@ -26,6 +26,8 @@
 
 mod ack;
 mod batch;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod config_text;
 mod event;
 mod shutdown;
