@@ -64,8 +64,9 @@ pub enum Compression {
     None,
 }
 
-/// `auth = { type = ... }`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// `auth = { type = ... }`. Its `Debug` output hides passwords, keys and secrets (it is what
+/// `check` prints).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthConfig {
     /// HTTP basic authentication.
@@ -96,6 +97,32 @@ pub enum AuthConfig {
         #[serde(default)]
         aws_sec_key: Option<String>,
     },
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const HIDDEN: &str = "(redacted)";
+        match self {
+            AuthConfig::Basic { user, .. } => f
+                .debug_struct("Basic")
+                .field("user", user)
+                .field("password", &HIDDEN)
+                .finish(),
+            AuthConfig::ApiKey { .. } => f.debug_struct("ApiKey").field("key", &HIDDEN).finish(),
+            AuthConfig::AwsSigv4 {
+                region,
+                service,
+                aws_key_id,
+                aws_sec_key,
+            } => f
+                .debug_struct("AwsSigv4")
+                .field("region", region)
+                .field("service", service)
+                .field("aws_key_id", aws_key_id)
+                .field("aws_sec_key", &aws_sec_key.as_ref().map(|_| HIDDEN))
+                .finish(),
+        }
+    }
 }
 
 /// Default SigV4 service name: `es`.
@@ -511,5 +538,30 @@ mod tests {
         assert_eq!(key(&c), "auth.aws_key_id");
         c.auth = Some(AuthConfig::ApiKey { key: " ".into() });
         assert_eq!(key(&c), "auth.key");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let shown = [
+            AuthConfig::Basic {
+                user: "elastic".into(),
+                password: "hunter2".into(),
+            },
+            AuthConfig::ApiKey {
+                key: "c2VjcmV0".into(),
+            },
+            AuthConfig::AwsSigv4 {
+                region: None,
+                service: "es".into(),
+                aws_key_id: Some("AKIA".into()),
+                aws_sec_key: Some("wJalr".into()),
+            },
+        ]
+        .map(|a| format!("{a:?}"));
+        for (text, secret) in shown.iter().zip(["hunter2", "c2VjcmV0", "wJalr"]) {
+            assert!(!text.contains(secret), "{text}");
+            assert!(text.contains("(redacted)"), "{text}");
+        }
+        assert!(shown[0].contains("elastic"));
     }
 }
