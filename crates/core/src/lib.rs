@@ -29,6 +29,7 @@ mod batch;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod config_text;
+mod counters;
 mod event;
 mod shutdown;
 mod timestamp;

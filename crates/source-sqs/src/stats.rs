@@ -1,36 +1,10 @@
 //! Counters of a running source or backfill.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-macro_rules! counters {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        #[derive(Debug, Default)]
-        pub(crate) struct Counters {
-            $(pub(crate) $name: AtomicU64,)*
-        }
-
-        /// What an SQS source or a backfill did; see [`SqsStats::summary`].
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        #[non_exhaustive]
-        pub struct SqsSummary {
-            $($(#[$doc])* pub $name: u64,)*
-        }
-
-        impl SqsStats {
-            $($(#[$doc])* pub fn $name(&self) -> u64 {
-                self.counters.$name.load(Ordering::Relaxed)
-            })*
-
-            /// All counters at once.
-            pub fn summary(&self) -> SqsSummary {
-                SqsSummary { $($name: self.$name(),)* }
-            }
-        }
-    };
-}
-
-counters! {
+logferry_core::counters! {
+    /// What an SQS source or a backfill did; see [`SqsStats::summary`].
+    summary SqsSummary for SqsStats;
     /// SQS messages received.
     messages_received,
     /// SQS messages deleted (every event acknowledged, or nothing to do).
@@ -71,12 +45,4 @@ counters! {
 #[derive(Clone, Debug, Default)]
 pub struct SqsStats {
     pub(crate) counters: Arc<Counters>,
-}
-
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        if n != 0 {
-            counter.fetch_add(n, Ordering::Relaxed);
-        }
-    }
 }

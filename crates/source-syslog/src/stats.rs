@@ -1,37 +1,11 @@
 //! Counters of a running source, and the summary it returns.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-macro_rules! counters {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        #[derive(Debug, Default)]
-        pub(crate) struct Counters {
-            $(pub(crate) $name: AtomicU64,)*
-        }
-
-        /// What a syslog source did; returned by `SyslogSource::run` and by
-        /// [`SyslogStats::summary`].
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        #[non_exhaustive]
-        pub struct SyslogSummary {
-            $($(#[$doc])* pub $name: u64,)*
-        }
-
-        impl SyslogStats {
-            $($(#[$doc])* pub fn $name(&self) -> u64 {
-                self.counters.$name.load(Ordering::Relaxed)
-            })*
-
-            /// All counters at once.
-            pub fn summary(&self) -> SyslogSummary {
-                SyslogSummary { $($name: self.$name(),)* }
-            }
-        }
-    };
-}
-
-counters! {
+logferry_core::counters! {
+    /// What a syslog source did; returned by `SyslogSource::run` and by
+    /// [`SyslogStats::summary`].
+    summary SyslogSummary for SyslogStats;
     /// Messages emitted as records (truncated and unparsable ones included).
     messages,
     /// Bytes received (datagrams, or bytes read from connections).
@@ -67,16 +41,4 @@ counters! {
 #[derive(Clone, Debug, Default)]
 pub struct SyslogStats {
     pub(crate) counters: Arc<Counters>,
-}
-
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        if n != 0 {
-            counter.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
-        counter.fetch_sub(n, Ordering::Relaxed);
-    }
 }

@@ -1,36 +1,10 @@
 //! Counters of a running source, and the summary it returns.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-macro_rules! counters {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        #[derive(Debug, Default)]
-        pub(crate) struct Counters {
-            $(pub(crate) $name: AtomicU64,)*
-        }
-
-        /// What a tail source did; returned by `TailSource::run` and by [`TailStats::summary`].
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        #[non_exhaustive]
-        pub struct TailSummary {
-            $($(#[$doc])* pub $name: u64,)*
-        }
-
-        impl TailStats {
-            $($(#[$doc])* pub fn $name(&self) -> u64 {
-                self.counters.$name.load(Ordering::Relaxed)
-            })*
-
-            /// All counters at once.
-            pub fn summary(&self) -> TailSummary {
-                TailSummary { $($name: self.$name(),)* }
-            }
-        }
-    };
-}
-
-counters! {
+logferry_core::counters! {
+    /// What a tail source did; returned by `TailSource::run` and by [`TailStats::summary`].
+    summary TailSummary for TailStats;
     /// Lines emitted as records (including truncated and partial ones).
     lines,
     /// Bytes consumed from files (newlines and skipped bytes included).
@@ -81,16 +55,4 @@ counters! {
 #[derive(Clone, Debug, Default)]
 pub struct TailStats {
     pub(crate) counters: Arc<Counters>,
-}
-
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        if n != 0 {
-            counter.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
-        counter.fetch_sub(n, Ordering::Relaxed);
-    }
 }
