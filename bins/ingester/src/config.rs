@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use logferry_core::{ConfigDuration, InterpolateError, find_line, interpolate_env};
+use logferry_core::{ConfigDuration, ConfigError, interpolate_config, unknown_field};
 use logferry_sink_es::{DeadLetterConfig, EsError, OutputConfig};
 use logferry_source_sqs::{AwsConfig, BackfillConfig, SourceError, SqsInputConfig};
 use serde::Deserialize;
@@ -66,47 +66,6 @@ pub struct IngesterConfig {
     pub backfill: Option<toml::Table>,
 }
 
-/// Why a configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A `${NAME}` could not be substituted.
-    #[error("{}: {source}", path.display())]
-    Interpolate {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        source: InterpolateError,
-    },
-    /// The TOML does not parse or does not have the expected shape.
-    #[error("{}: {message}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (with line and column).
-        message: String,
-    },
-    /// A value is invalid.
-    #[error("{}:{line}: `{key}`: {message}", path.display())]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line of the key (or its table; 0 when unknown).
-        line: usize,
-        /// The dotted key.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
 impl IngesterConfig {
     /// Reads, interpolates (`${NAME}` from the environment), parses and validates `path`.
     pub fn load(path: &Path) -> Result<IngesterConfig, ConfigError> {
@@ -123,23 +82,11 @@ impl IngesterConfig {
         text: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<IngesterConfig, ConfigError> {
-        let text = interpolate_env(text, lookup).map_err(|source| ConfigError::Interpolate {
-            path: path.to_owned(),
-            source,
-        })?;
-        let file: IngesterFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        let invalid = |table: &str, key: &str, message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            line: find_line(&text, table, key),
-            key: if key.is_empty() {
-                table.to_owned()
-            } else {
-                format!("{table}.{key}")
-            },
-            message,
+        let text = interpolate_config(path, text, lookup)?;
+        let file: IngesterFile =
+            toml::from_str(&text).map_err(|e| ConfigError::parse(path, e.to_string()))?;
+        let invalid = |table: &str, key: &str, message: String| {
+            ConfigError::invalid(path, &text, table, key, message)
         };
         file.aws
             .validate()
@@ -283,10 +230,4 @@ fn es_error(
         },
         other => invalid(table, "", other.to_string()),
     }
-}
-
-/// The key named by serde's "unknown field `x`" message.
-fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.split("unknown field `").nth(1)?;
-    Some(rest.split('`').next()?.to_owned())
 }

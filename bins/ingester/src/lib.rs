@@ -17,7 +17,8 @@ mod pipeline;
 mod run_cmd;
 
 pub use backfill_cmd::{BackfillArgs, BackfillOutcome, backfill, backfill_config};
-pub use config::{ConfigError, IngesterConfig, Input};
+pub use config::{IngesterConfig, Input};
+pub use logferry_core::ConfigError;
 pub use logferry_core::cli::{init_logging, shutdown_on_signals};
 pub use parse_cmd::{ParseArgs, ParseOutcome, parse_command};
 pub use pipeline::Outputs;

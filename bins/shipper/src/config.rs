@@ -12,7 +12,7 @@ use logferry_source_tail::{TailConfig, TailError};
 use serde::Deserialize;
 
 use crate::matcher::TagPattern;
-use logferry_core::{InterpolateError, find_line, interpolate_env};
+use logferry_core::{ConfigError, interpolate_config, unknown_field};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -94,48 +94,6 @@ fn default_message_key() -> String {
     "message".into()
 }
 
-/// A configuration that could not be loaded; names the file, and the key and line when known.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A `${NAME}` could not be substituted.
-    #[error("{path}: {source}")]
-    Interpolate {
-        /// The file.
-        path: PathBuf,
-        /// Which variable, where.
-        source: InterpolateError,
-    },
-    /// TOML syntax or shape error (toml's message carries the line and column).
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
-    /// A key's value is not valid.
-    #[error("{path}:{line}: `{key}`: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line of the key or its table (0 when unknown).
-        line: usize,
-        /// Dotted key path, e.g. `outputs.audit.bucket`.
-        key: String,
-        /// Why.
-        message: String,
-    },
-}
-
 /// A loaded and validated configuration with each component's typed settings.
 #[derive(Debug, Clone)]
 pub struct ResolvedConfig {
@@ -176,23 +134,11 @@ impl ResolvedConfig {
         text: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<ResolvedConfig, ConfigError> {
-        let text = interpolate_env(text, lookup).map_err(|source| ConfigError::Interpolate {
-            path: path.to_owned(),
-            source,
-        })?;
-        let file: ShipperConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        let invalid = |table: &str, key: &str, message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            line: find_line(&text, table, key),
-            key: if key.is_empty() {
-                table.to_owned()
-            } else {
-                format!("{table}.{key}")
-            },
-            message,
+        let text = interpolate_config(path, text, lookup)?;
+        let file: ShipperConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::parse(path, e.to_string()))?;
+        let invalid = |table: &str, key: &str, message: String| {
+            ConfigError::invalid(path, &text, table, key, message)
         };
         if file.sources.is_empty() {
             return Err(invalid(
@@ -264,12 +210,6 @@ impl ResolvedConfig {
             self.file.data_dir, self.file.shutdown_timeout, self.file.sources, self.outputs
         )
     }
-}
-
-/// The key named by serde's "unknown field `x`" message.
-fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.split("unknown field `").nth(1)?;
-    Some(rest.split('`').next()?.to_owned())
 }
 
 #[cfg(test)]

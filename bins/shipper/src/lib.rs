@@ -8,10 +8,10 @@ mod matcher;
 mod run;
 
 pub use config::{
-    ConfigError, LineFormat, OutputConfig, ResolvedConfig, ResolvedOutput, S3OutputConfig,
-    ShipperConfig, SourceConfig,
+    LineFormat, OutputConfig, ResolvedConfig, ResolvedOutput, S3OutputConfig, ShipperConfig,
+    SourceConfig,
 };
-pub use logferry_core::{InterpolateError, interpolate_env};
+pub use logferry_core::{ConfigError, InterpolateError, interpolate_env};
 pub use matcher::TagPattern;
 pub use run::{Mode, RunSummary, run};
 

@@ -205,6 +205,110 @@ pub fn find_line(text: &str, table: &str, key: &str) -> usize {
     header_line
 }
 
+/// A configuration file that could not be loaded; names the file, and the key and line when
+/// known. Shared by logferry's binaries.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A `${NAME}` could not be substituted.
+    #[error("{path}: {source}")]
+    Interpolate {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Which variable, where.
+        source: InterpolateError,
+    },
+    /// TOML syntax or shape error (the parser's message carries the line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key's value is not valid.
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Invalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// 1-based line of the key or its table (0 when unknown).
+        line: usize,
+        /// Dotted key path, e.g. `outputs.audit.bucket`.
+        key: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// A TOML error of `path`.
+    pub fn parse(path: &std::path::Path, message: impl Into<String>) -> ConfigError {
+        ConfigError::Parse {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// `key` of `[table]` (the table itself when `key` is empty) in `path`, whose text is
+    /// `text`, is invalid: the error carries the line ([`find_line`]) and the dotted key.
+    pub fn invalid(
+        path: &std::path::Path,
+        text: &str,
+        table: &str,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            line: find_line(text, table, key),
+            key: if key.is_empty() {
+                table.to_owned()
+            } else {
+                format!("{table}.{key}")
+            },
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads `path` and substitutes `${NAME}` with `lookup(NAME)` ([`interpolate_env`]).
+pub fn read_config(
+    path: &std::path::Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    interpolate_config(path, &text, lookup)
+}
+
+/// Substitutes `${NAME}` in `text`, the contents of `path`.
+pub fn interpolate_config(
+    path: &std::path::Path,
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    interpolate_env(text, lookup).map_err(|source| ConfigError::Interpolate {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The key named by serde's "unknown field `x`" message (to find its line).
+pub fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

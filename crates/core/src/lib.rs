@@ -37,7 +37,10 @@ mod units;
 
 pub use ack::{AckReceiver, AckStatus, AckToken};
 pub use batch::Batch;
-pub use config_text::{InterpolateError, find_line, interpolate_env};
+pub use config_text::{
+    ConfigError, InterpolateError, find_line, interpolate_config, interpolate_env, read_config,
+    unknown_field,
+};
 pub use event::{Event, EventError};
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
 pub use timestamp::Timestamp;
