@@ -56,6 +56,12 @@ pub enum BackfillOutcome {
         /// Lines and objects that produced no event (dead-lettered or logged).
         failures: u64,
     },
+    /// Stopped by a signal with work still in flight after `shutdown_timeout`: the
+    /// checkpoint holds what was delivered; run again to resume.
+    Abandoned {
+        /// Lines and objects that produced no event (dead-lettered or logged).
+        failures: u64,
+    },
     /// Messages were sent to a queue.
     Enqueued {
         /// How many.
@@ -70,6 +76,7 @@ impl BackfillOutcome {
             BackfillOutcome::Imported { report, .. } => {
                 report.complete && report.failed_objects == 0
             }
+            BackfillOutcome::Abandoned { .. } => false,
             BackfillOutcome::Enqueued { .. } => true,
         }
     }
@@ -159,23 +166,44 @@ pub async fn backfill(
     let router = tokio::spawn(forward(Arc::clone(&outputs), rx, targets));
     let bar = std::io::stderr().is_terminal() && !args.no_progress;
     let progress = tokio::spawn(report_progress(stats.clone(), bar));
-    let result = source.run(tx, shutdown).await;
-    let routed = router.await.context("output task panicked")?;
+    let timeout = config.shutdown_timeout.as_duration();
+    // After a signal, objects already read keep being delivered for at most
+    // `shutdown_timeout`; then the work is abandoned (the checkpoint only covers what was
+    // delivered, so a later run sends the rest again).
+    let run = source.run(tx, shutdown.clone());
+    let give_up = async {
+        shutdown.wait().await;
+        tokio::time::sleep(timeout).await;
+    };
+    let result = tokio::select! {
+        result = run => Some(result),
+        () = give_up => None,
+    };
+    if result.is_none() {
+        router.abort();
+    }
+    let routed = match router.await {
+        Ok(routed) => routed,
+        Err(e) if e.is_cancelled() => Ok(()),
+        Err(e) => return Err(anyhow::Error::new(e).context("output task panicked")),
+    };
     progress.abort();
     if bar {
         eprintln!();
     }
     let outputs = Arc::into_inner(outputs).expect("the router stopped");
     let failures = outputs.failures();
-    let stats_by_output = outputs
-        .shutdown(config.shutdown_timeout.as_duration())
-        .await;
+    let stats_by_output = outputs.shutdown(timeout).await;
     for (id, s) in &stats_by_output {
         tracing::info!(output = %id, delivered = s.delivered, conflicts = s.conflicts, dead_lettered = s.dead_lettered, errored = s.errored, "Output stopped.");
     }
     routed?;
-    let report = result.context("backfill")?;
     eprintln!("{}", progress_line(&stats, None, false));
+    let Some(result) = result else {
+        tracing::warn!(shutdown_timeout = %config.shutdown_timeout, "Objects still in flight after shutdown_timeout: abandoned (run again to resume).");
+        return Ok(BackfillOutcome::Abandoned { failures });
+    };
+    let report = result.context("backfill")?;
     Ok(BackfillOutcome::Imported { report, failures })
 }
 

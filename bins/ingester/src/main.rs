@@ -109,6 +109,13 @@ fn main() -> ExitCode {
                         }
                     );
                 }
+                if let BackfillOutcome::Abandoned { failures } = &outcome {
+                    eprintln!(
+                        "logferry-ingester: {failures} line(s) without an event; stopped with \
+                         objects in flight after shutdown_timeout (interrupted: run again to \
+                         resume)"
+                    );
+                }
                 Ok(if outcome.is_complete() {
                     ExitCode::SUCCESS
                 } else {

@@ -175,6 +175,14 @@ impl Backfill {
             if let Ok((seq, ok)) = joined {
                 finish(&mut pending, seq, ok, &mut failed);
             }
+            // The checkpoint keeps moving while the last objects are delivered (an
+            // interruption then does not start over).
+            advance(&mut pending, &mut last_done, &mut blocked);
+            if written != last_done && written_at.elapsed() >= CHECKPOINT_INTERVAL {
+                store(&checkpoint, &last_done)?;
+                written.clone_from(&last_done);
+                written_at = Instant::now();
+            }
         }
         advance(&mut pending, &mut last_done, &mut blocked);
         // A listing read to its end moves the checkpoint over filtered-out keys too.

@@ -177,9 +177,19 @@ impl Harness {
     /// Writes `dir/<name>` with `data_dir`, `shutdown_timeout`, the `[aws]` table and `body`;
     /// returns its path.
     pub(crate) fn config(&self, name: &str, body: &str) -> PathBuf {
+        self.config_with_timeout(name, "20s", body)
+    }
+
+    /// As [`Harness::config`] with another `shutdown_timeout`.
+    pub(crate) fn config_with_timeout(
+        &self,
+        name: &str,
+        shutdown_timeout: &str,
+        body: &str,
+    ) -> PathBuf {
         let path = self.dir.join(name);
         let text = format!(
-            "data_dir = \"{}\"\nshutdown_timeout = \"20s\"\n\n{}\n{body}",
+            "data_dir = \"{}\"\nshutdown_timeout = \"{shutdown_timeout}\"\n\n{}\n{body}",
             self.dir.join("data").display(),
             self.aws_toml()
         );
