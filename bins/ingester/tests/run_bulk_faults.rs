@@ -107,18 +107,18 @@ fn partly_failed_bulks_retry_only_the_failed_items() {
     let h = Harness::new("bulk-partial");
     let queue = h.notifying_bucket(BUCKET, "partial");
     let config = config(&h, &queue);
-    // Lines n % 10 == 0 of `part` fail once (429 or 503); lines n % 25 == 0 of `bad` are
+    // Lines n % 10 == 0 of `part` fail once (429 or 503); lines n.is_multiple_of(25) of `bad` are
     // rejected for good (400 mapper_parsing_exception).
     let failed_once: Mutex<HashSet<String>> = Mutex::default();
     h.bulk.fail_items_where(move |_index, doc: &Value| {
         let url = doc["request_url"].as_str()?;
         let (tag, n) = url.rsplit_once('/')?;
         let n: u64 = n.parse().ok()?;
-        if tag.ends_with("/bad") && n % 25 == 0 {
+        if tag.ends_with("/bad") && n.is_multiple_of(25) {
             return Some(ItemFault::MapperParsing);
         }
-        if tag.ends_with("/part") && n % 10 == 0 && failed_once.lock().unwrap().insert(url.into()) {
-            return Some(if n % 20 == 0 {
+        if tag.ends_with("/part") && n.is_multiple_of(10) && failed_once.lock().unwrap().insert(url.into()) {
+            return Some(if n.is_multiple_of(20) {
                 ItemFault::TooManyRequests
             } else {
                 ItemFault::Unavailable
