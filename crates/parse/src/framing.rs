@@ -8,25 +8,44 @@ use crate::error::DecodeError;
 
 /// Why a frame carries no text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FrameError {
+#[non_exhaustive]
+pub enum FrameError {
     /// The line was longer than the maximum; its bytes were skipped.
     TooLong,
 }
 
 /// One line of input.
 #[derive(Debug)]
-pub(crate) struct Frame<'b> {
+#[non_exhaustive]
+pub struct Frame<'b> {
     /// 1-based line number.
-    pub(crate) number: u64,
+    pub number: u64,
     /// Byte offset of the line's first byte.
-    pub(crate) offset: u64,
+    pub offset: u64,
     /// The line without `\n` / `\r\n`, invalid UTF-8 replaced.
-    pub(crate) text: Result<&'b str, FrameError>,
+    pub text: Result<&'b str, FrameError>,
 }
 
-/// Reads lines from a [`BufRead`] without ever holding more than `max_line` bytes of one.
+/// Reads lines from a [`BufRead`] without ever holding more than `max_line` bytes of one:
+/// what [`crate::Format::decode`] uses, public for readers that parse line by line themselves
+/// ([`crate::Format::line_parser`]) and need each line's number, offset and text.
+///
+/// ```
+/// use logferry_parse::{FrameError, Framer};
+///
+/// let mut framer = Framer::new(&b"one\r\nfar too long\nlast"[..], 8, None);
+/// let mut lines = Vec::new();
+/// while let Some(frame) = framer.next_line().unwrap() {
+///     lines.push((frame.number, frame.offset, frame.text.map(str::to_owned)));
+/// }
+/// assert_eq!(lines, [
+///     (1, 0, Ok("one".to_owned())),
+///     (2, 5, Err(FrameError::TooLong)),
+///     (3, 18, Ok("last".to_owned())),
+/// ]);
+/// ```
 #[derive(Debug)]
-pub(crate) struct Framer<R> {
+pub struct Framer<R> {
     reader: R,
     max_line: usize,
     max_input: Option<u64>,
@@ -37,7 +56,9 @@ pub(crate) struct Framer<R> {
 }
 
 impl<R: BufRead> Framer<R> {
-    pub(crate) fn new(reader: R, max_line: usize, max_input: Option<u64>) -> Framer<R> {
+    /// Lines of `reader`, each at most `max_line` bytes; reading more than `max_input`
+    /// bytes in all is an error ([`DecodeError::TooLarge`]).
+    pub fn new(reader: R, max_line: usize, max_input: Option<u64>) -> Framer<R> {
         Framer {
             reader,
             max_line,
@@ -50,13 +71,12 @@ impl<R: BufRead> Framer<R> {
     }
 
     /// Total bytes consumed so far.
-    #[allow(dead_code)]
-    pub(crate) fn bytes_read(&self) -> u64 {
+    pub fn bytes_read(&self) -> u64 {
         self.offset
     }
 
     /// The next line, or `None` at the end of input. A last line without `\n` is a line.
-    pub(crate) fn next_line(&mut self) -> Result<Option<Frame<'_>>, DecodeError> {
+    pub fn next_line(&mut self) -> Result<Option<Frame<'_>>, DecodeError> {
         self.buf.clear();
         let start = self.offset;
         let mut too_long = false;

@@ -73,6 +73,7 @@ pub use error::{DecodeError, FormatError, LineError, ParseError, ParseErrorKind}
 pub use format::{
     DecodeOptions, DecodeSummary, FORMAT_NAMES, Format, FormatOptions, LineParser, Located, Record,
 };
+pub use framing::{Frame, FrameError, Framer};
 pub use json::RawRecord;
 pub use jsonobj::{JsonObject, JsonRecord};
 pub use s3access::S3AccessRecord;

@@ -44,7 +44,6 @@ mod client;
 mod config;
 mod error;
 mod fetch;
-mod framing;
 mod listing;
 mod notification;
 mod reader;

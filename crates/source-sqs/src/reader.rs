@@ -11,7 +11,6 @@ use regex::Regex;
 
 use crate::config::{ReaderConfig, format_options};
 use crate::error::{ObjectError, ObjectErrorKind};
-use crate::framing::Framer;
 use crate::notification::ObjectRef;
 use crate::stats::{Counters, SqsStats};
 use crate::{BoxError, SourceError};
@@ -400,23 +399,25 @@ impl ObjectReader {
                 Err(other) => Err(io::Error::other(DocumentError(other.to_string()))),
             }
         } else {
-            let mut framer = Framer::new(
+            let mut framer = logferry_parse::Framer::new(
                 BufReader::with_capacity(READ_BUFFER, limited),
                 self.max_line,
+                None,
             );
             let mut parser = format.line_parser();
             loop {
                 let frame = match framer.next_line() {
                     Ok(Some(frame)) => frame,
                     Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
+                    Err(DecodeError::Io(e)) => break Err(e),
+                    Err(other) => break Err(io::Error::other(other)),
                 };
                 let origin = EventOrigin {
                     line: frame.number,
                     offset: frame.offset,
                 };
                 match frame.text {
-                    None => {
+                    Err(_too_long) => {
                         summary.parse_errors += 1;
                         batch.failures.push(Failure {
                             origin,
@@ -426,7 +427,7 @@ impl ObjectReader {
                             },
                         });
                     }
-                    Some(text) => match parser.parse_line(text) {
+                    Ok(text) => match parser.parse_line(text) {
                         Ok(Some(record)) => {
                             let event = builder.build(&record, origin.line, origin.offset);
                             batch_bytes += event.json().len();
