@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logferry_core::{AckStatus, AckToken, ShutdownSignal};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::fetch::ObjectFetcher;
@@ -16,6 +16,12 @@ use crate::{AwsClients, BackfillConfig, SourceError};
 
 /// How often the checkpoint is written while it advances (and once at the end).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Objects read but not yet acknowledged, at most (their events wait in the output, which
+/// bounds their memory; this bounds the bookkeeping). An output fills a bulk request from many
+/// small objects only if that many are in flight: with `workers` alone, a backfill of small
+/// objects delivered a handful of events per batch timeout.
+const MAX_UNACKED_OBJECTS: usize = 4096;
 
 /// What a backfill did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +39,9 @@ pub struct BackfillReport {
 }
 
 /// A backfill of one bucket and prefix: objects are read by `workers` tasks into
-/// [`ObjectBatch`]es like the SQS source's, each object with its own acknowledgement. The
+/// [`ObjectBatch`]es like the SQS source's, each object with its own acknowledgement; a worker
+/// takes the next object as soon as it has read one (up to [`MAX_UNACKED_OBJECTS`] wait for
+/// their acknowledgements). The
 /// checkpoint advances to the last key whose object, and every object before it, was
 /// delivered; a later run resumes after it (objects after it that were done are read again:
 /// at-least-once).
@@ -106,6 +114,7 @@ impl Backfill {
         let mut lister = self.lister()?;
         let mut last_done = lister.last_key().map(str::to_string);
         let fetcher = ObjectFetcher::new(self.s3.clone());
+        let reading = Arc::new(Semaphore::new(self.config.workers));
         let mut tasks: JoinSet<(u64, bool)> = JoinSet::new();
         // seq -> (key, outcome); the checkpoint moves over the delivered prefix.
         let mut pending: BTreeMap<u64, (String, Option<bool>)> = BTreeMap::new();
@@ -133,8 +142,20 @@ impl Backfill {
             };
             Counters::add(&counters.objects_listed, page.len() as u64);
             for listed in page {
-                while tasks.len() >= self.config.workers {
+                while tasks.len() >= MAX_UNACKED_OBJECTS.max(self.config.workers) {
                     if let Some(Ok((seq, ok))) = tasks.join_next().await {
+                        finish(&mut pending, seq, ok, &mut failed);
+                    }
+                }
+                let permit = tokio::select! {
+                    permit = Arc::clone(&reading).acquire_owned() => permit,
+                    () = shutdown.clone().wait() => break 'listing,
+                };
+                let Ok(permit) = permit else {
+                    break 'listing;
+                };
+                while let Some(joined) = tasks.try_join_next() {
+                    if let Ok((seq, ok)) = joined {
                         finish(&mut pending, seq, ok, &mut failed);
                     }
                 }
@@ -152,6 +173,7 @@ impl Backfill {
                     let read = fetcher
                         .process_object(&reader, listed.object, Some(&token), &out)
                         .await;
+                    drop(permit);
                     if read.is_err() {
                         token.update(AckStatus::Errored);
                     }

@@ -193,3 +193,45 @@ async fn local_directory_backfill() {
     assert!(messages.is_empty());
     assert!(report.complete);
 }
+
+/// An output that acknowledges only once it holds events of many objects (as the
+/// Elasticsearch output does when a bulk request fills from small objects) must not stall the
+/// backfill: workers go on reading while earlier objects wait for their acknowledgements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_objects_are_read_while_earlier_ones_wait_for_acknowledgement() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("bucket");
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    for i in 0..40 {
+        std::fs::write(
+            root.join(format!("logs/{i:03}.gz")),
+            gzip(format!("m{i}\n").as_bytes()),
+        )
+        .unwrap();
+    }
+    let bucket = format!("file://{}", root.display());
+    let backfill = Backfill::new(backfill_config(&bucket, &dir.path().join("cp")), None).unwrap();
+    let (tx, mut rx) = mpsc::channel::<ObjectBatch>(2);
+    let (_trigger, signal) = shutdown_pair();
+    let collector = tokio::spawn(async move {
+        // Holds every batch (and so its acknowledgement) until 20 objects are held.
+        let mut held = Vec::new();
+        let mut delivered = 0;
+        while let Some(batch) = rx.recv().await {
+            held.push(batch);
+            if held.len() >= 20 {
+                delivered += held.len();
+                held.clear();
+            }
+        }
+        delivered + held.len()
+    });
+    let report = tokio::time::timeout(Duration::from_secs(30), backfill.run(tx, signal))
+        .await
+        .expect("the backfill does not wait for each object's acknowledgement before the next")
+        .unwrap();
+    assert_eq!(collector.await.unwrap(), 40);
+    assert!(report.complete);
+    assert_eq!(report.failed_objects, 0);
+    assert_eq!(report.checkpoint.as_deref(), Some("logs/039.gz"));
+}
