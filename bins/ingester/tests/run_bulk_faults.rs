@@ -117,7 +117,10 @@ fn partly_failed_bulks_retry_only_the_failed_items() {
         if tag.ends_with("/bad") && n.is_multiple_of(25) {
             return Some(ItemFault::MapperParsing);
         }
-        if tag.ends_with("/part") && n.is_multiple_of(10) && failed_once.lock().unwrap().insert(url.into()) {
+        if tag.ends_with("/part")
+            && n.is_multiple_of(10)
+            && failed_once.lock().unwrap().insert(url.into())
+        {
             return Some(if n.is_multiple_of(20) {
                 ItemFault::TooManyRequests
             } else {
