@@ -52,7 +52,11 @@ enum Command {
     },
 }
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    logferry_core::cli::apply_allocator_settings();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -31,38 +31,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// a 193 MB ALB file (`docs/performance.md`): peak RSS about 25 MiB instead of 50-80 MiB, for
 /// about 0.1 s more system time. mimalloc reads them from the environment when the process
 /// starts, before `main`, so they cannot be set from here.
-const ALLOCATOR_SETTINGS: [(&str, &str); 2] = [
-    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
-    ("MIMALLOC_PURGE_DELAY", "5"),
-];
-
-/// Runs this program again (same pid, arguments and `argv[0]`) with [`ALLOCATOR_SETTINGS`] in
-/// its environment, unless one of them is already set (by the operator, or by this). Returns
-/// only if that cannot be done; the shipper then runs with the allocator's defaults.
-fn apply_allocator_settings() {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt as _;
-        if ALLOCATOR_SETTINGS
-            .iter()
-            .any(|(name, _)| std::env::var_os(name).is_some())
-        {
-            return;
-        }
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        let mut args = std::env::args_os();
-        let mut command = std::process::Command::new(exe);
-        if let Some(argv0) = args.next() {
-            command.arg0(argv0);
-        }
-        let _exec_failed = command.args(args).envs(ALLOCATOR_SETTINGS).exec();
-    }
-}
-
 fn main() -> ExitCode {
-    apply_allocator_settings();
+    logferry_core::cli::apply_allocator_settings();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

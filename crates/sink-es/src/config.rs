@@ -185,10 +185,10 @@ pub struct EsConfig {
     /// gzip level, 1 (fastest, the default) to 9.
     #[serde(default = "default_compression_level")]
     pub compression_level: u32,
-    /// Most documents in one bulk request. Default: 5000.
+    /// Most documents in one bulk request. Default: 2000.
     #[serde(default = "default_batch_max_events")]
     pub batch_max_events: usize,
-    /// Most bytes of one bulk request before compression. Default: 5MiB.
+    /// Most bytes of one bulk request before compression. Default: 2MiB.
     #[serde(default = "default_batch_max_bytes")]
     pub batch_max_bytes: ByteSize,
     /// Longest time a document waits for its batch to fill. Default: 1s.
@@ -222,14 +222,15 @@ pub fn default_compression_level() -> u32 {
     1
 }
 
-/// Default of `batch_max_events`: 5000.
+/// Default of `batch_max_events`: 2000 (Filebeat sends 1600 per request).
 pub fn default_batch_max_events() -> usize {
-    5000
+    2000
 }
 
-/// Default of `batch_max_bytes`: 5MiB.
+/// Default of `batch_max_bytes`: 2MiB. With `concurrency` 4 this keeps the output's memory
+/// (documents waiting and in flight) around 12 MiB.
 pub fn default_batch_max_bytes() -> ByteSize {
-    ByteSize::new(5 * 1024 * 1024)
+    ByteSize::new(2 * 1024 * 1024)
 }
 
 /// Default of `batch_timeout`: 1s.
@@ -450,8 +451,8 @@ mod tests {
         let OutputConfig::Elasticsearch(es) = config else {
             panic!("not elasticsearch")
         };
-        assert_eq!(es.batch_max_events, 5000);
-        assert_eq!(es.batch_max_bytes.bytes(), 5 << 20);
+        assert_eq!(es.batch_max_events, 2000);
+        assert_eq!(es.batch_max_bytes.bytes(), 2 << 20);
         assert_eq!(es.compression, Compression::Gzip);
         assert_eq!(es.concurrency, 4);
         assert_eq!(es.retry_max_times, None);
