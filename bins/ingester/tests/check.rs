@@ -59,7 +59,7 @@ fn check_prints_the_resolved_configuration() {
         "dead.ndjson",
         // Defaults filled in.
         "max_in_flight: 32",
-        "batch_max_events: 5000",
+        "batch_max_events: 2000",
     ] {
         assert!(out.contains(expected), "`{expected}` not in:\n{out}");
     }
