@@ -122,6 +122,13 @@ impl IngesterConfig {
                     let listed: Vec<String> = value.try_into().map_err(|_| {
                         invalid(&name, "outputs", "must be a list of output ids".into())
                     })?;
+                    if listed.is_empty() {
+                        return Err(invalid(
+                            &name,
+                            "outputs",
+                            "must name at least one output (its events would be dropped)".into(),
+                        ));
+                    }
                     if let Some(unknown) = listed.iter().find(|o| !file.outputs.contains_key(*o)) {
                         return Err(invalid(
                             &name,

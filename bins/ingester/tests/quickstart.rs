@@ -151,6 +151,10 @@ fn configuration_errors_name_file_line_and_key() {
             "bad.toml:8: `inputs.q.outputs`: no output `es`",
         ),
         (
+            "[outputs.o]\ntype = \"ndjson\"\n\n[inputs.q]\ntype = \"sqs\"\nqueue_url = \"https://sqs.us-east-1.amazonaws.com/1/q\"\nlog_format = \"alb\"\noutputs = []\n",
+            "bad.toml:8: `inputs.q.outputs`: must name at least one output",
+        ),
+        (
             "[outputs.o]\ntype = \"ndjson\"\n\n[inputs.q]\ntype = \"kafka\"\n",
             "bad.toml:5: `inputs.q.type`",
         ),
