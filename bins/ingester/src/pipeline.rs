@@ -131,9 +131,14 @@ impl Outputs {
             if batch.is_empty() {
                 continue;
             }
-            sink.send(batch)
-                .await
-                .map_err(|e| anyhow::anyhow!("output {target} stopped: {e}"))?;
+            if let Err(closed) = sink.send(batch).await {
+                // The events were not taken: the message must not be deleted. Every clone of
+                // the batch's token shares one outcome, so marking one marks them all.
+                if let Some(ack) = &ack {
+                    ack.update(AckStatus::Errored);
+                }
+                return Err(anyhow::anyhow!("output {target} stopped: {closed}"));
+            }
         }
         Ok(())
     }
