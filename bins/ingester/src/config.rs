@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use logferry_core::{ConfigDuration, ConfigError, interpolate_config, unknown_field};
+use logferry_core::{ConfigDuration, ConfigError, interpolate_config, read_config, unknown_field};
 use logferry_sink_es::{DeadLetterConfig, EsError, OutputConfig};
 use logferry_source_sqs::{AwsConfig, BackfillConfig, SourceError, SqsInputConfig};
 use serde::Deserialize;
@@ -69,10 +69,7 @@ pub struct IngesterConfig {
 impl IngesterConfig {
     /// Reads, interpolates (`${NAME}` from the environment), parses and validates `path`.
     pub fn load(path: &Path) -> Result<IngesterConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_config(path)?;
         Self::from_text(path, &text, &|name| std::env::var(name).ok())
     }
 

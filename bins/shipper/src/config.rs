@@ -12,7 +12,7 @@ use logferry_source_tail::{TailConfig, TailError};
 use serde::Deserialize;
 
 use crate::matcher::TagPattern;
-use logferry_core::{ConfigError, interpolate_config, unknown_field};
+use logferry_core::{ConfigError, interpolate_config, read_config, unknown_field};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -121,10 +121,7 @@ pub struct ResolvedOutput {
 impl ResolvedConfig {
     /// Reads, interpolates (`${NAME}` from the environment), parses and validates `path`.
     pub fn load(path: &Path) -> Result<ResolvedConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_config(path)?;
         Self::from_text(path, &text, &|name| std::env::var(name).ok())
     }
 

@@ -279,16 +279,12 @@ impl ConfigError {
     }
 }
 
-/// Reads `path` and substitutes `${NAME}` with `lookup(NAME)` ([`interpolate_env`]).
-pub fn read_config(
-    path: &std::path::Path,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+/// Reads the configuration file `path` ([`ConfigError::Read`] naming it when it cannot).
+pub fn read_config(path: &std::path::Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    interpolate_config(path, &text, lookup)
+    })
 }
 
 /// Substitutes `${NAME}` in `text`, the contents of `path`.
