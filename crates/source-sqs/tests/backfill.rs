@@ -1,34 +1,16 @@
 //! Listing and backfill against moto_server and against a local-directory store.
 
-use std::io::Write;
+mod common;
+
 use std::time::Duration;
 
+use common::{clients, gzip};
 use logferry_core::{AckStatus, Timestamp, shutdown_pair};
 use logferry_source_sqs::{
-    AwsClients, AwsConfig, Backfill, BackfillConfig, Checkpoint, Lister, ObjectBatch, enqueue,
-    parse_notification,
+    Backfill, BackfillConfig, Checkpoint, Lister, ObjectBatch, enqueue, parse_notification,
 };
-use logferry_testkit::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use logferry_testkit::MotoServer;
 use tokio::sync::mpsc;
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
-async fn clients(moto: &MotoServer) -> AwsClients {
-    AwsClients::new(&AwsConfig {
-        region: Some("us-east-1".into()),
-        endpoint: Some(moto.endpoint()),
-        force_path_style: true,
-        aws_key_id: Some(TEST_ACCESS_KEY_ID.into()),
-        aws_sec_key: Some(TEST_SECRET_ACCESS_KEY.into()),
-        ..AwsConfig::default()
-    })
-    .await
-    .unwrap()
-}
 
 fn backfill_config(bucket: &str, checkpoint: &std::path::Path) -> BackfillConfig {
     toml::from_str(&format!(

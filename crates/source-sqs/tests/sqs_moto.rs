@@ -1,41 +1,23 @@
 //! The SQS source against moto_server: real S3 -> SQS notifications, GetObject, deletes,
 //! visibility timeouts.
 
-use std::io::Write;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{clients, gzip};
 use logferry_core::{AckStatus, ShutdownTrigger, shutdown_pair};
 use logferry_source_sqs::{
-    AwsClients, AwsConfig, FormatByKey, ObjectBatch, SourceError, SqsInputConfig, SqsSource,
-    SqsStats, SqsSummary,
+    FormatByKey, ObjectBatch, SourceError, SqsInputConfig, SqsSource, SqsStats, SqsSummary,
 };
-use logferry_testkit::{MotoServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, wait_until_async};
+use logferry_testkit::{MotoServer, wait_until_async};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub const ALB: &str = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-" TID_1234abcd5678ef90"#;
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
-async fn clients(moto: &MotoServer) -> AwsClients {
-    AwsClients::new(&AwsConfig {
-        region: Some("us-east-1".into()),
-        endpoint: Some(moto.endpoint()),
-        force_path_style: true,
-        aws_key_id: Some(TEST_ACCESS_KEY_ID.into()),
-        aws_sec_key: Some(TEST_SECRET_ACCESS_KEY.into()),
-        ..AwsConfig::default()
-    })
-    .await
-    .unwrap()
-}
 
 fn input(queue_url: &str, visibility: &str) -> SqsInputConfig {
     let mut config = SqsInputConfig::new(queue_url, "alb");
