@@ -1,5 +1,6 @@
-//! A bulk-API test server: the documented Elasticsearch `_bulk` protocol over HTTP/1.1 on a free
-//! loopback port, with documents kept in memory, injectable faults and inspection.
+//! A bulk-API test server: the documented Elasticsearch `_bulk` protocol over HTTP/1.1 (or
+//! HTTPS, see [`BulkServerBuilder::tls`]) on a free loopback port, with documents kept in
+//! memory, injectable faults and inspection.
 //!
 //! What it implements (Elasticsearch 8 semantics, no `_type`):
 //! - `POST|PUT /_bulk` and `POST|PUT /{index}/_bulk` (query parameters such as `filter_path`
@@ -13,6 +14,8 @@
 //! - `GET /` (cluster information, `version.number` 8.x), `GET /{index}/_doc/{id}`,
 //!   `GET|POST /{index}/_count`, `POST /{index}/_refresh`, `DELETE /{index}`.
 //! - Authentication when configured: `Authorization: Basic ...` and/or `ApiKey ...`, else 401.
+//! - TLS when configured: TLS 1.2 and 1.3 (rustls with aws-lc-rs), no client certificates;
+//!   failed handshakes are recorded ([`BulkServer::tls_handshake_failures`]).
 //!
 //! Faults: [`BulkServer::fail_next_requests`] (whole requests answered 429/503/...),
 //! [`BulkServer::fail_next_items`] and [`BulkServer::fail_items_where`] (items answered with an
@@ -22,6 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::io::Read;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -32,8 +36,11 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
 
 use crate::TestkitError;
 
@@ -135,6 +142,7 @@ struct State {
     items_received: u64,
     seq_no: u64,
     auto_id: u64,
+    tls_failures: Vec<String>,
 }
 
 /// Credentials the server accepts; with none configured every request is accepted.
@@ -181,10 +189,15 @@ impl Shared {
     }
 }
 
+/// Longest time a client may take to complete a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Configures a [`BulkServer`] before it starts.
 #[derive(Debug, Default)]
 pub struct BulkServerBuilder {
     auth: Auth,
+    /// PEM certificate chain and private key: serve HTTPS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl BulkServerBuilder {
@@ -201,8 +214,39 @@ impl BulkServerBuilder {
         self
     }
 
+    /// Serves HTTPS instead of HTTP with the PEM certificate chain `cert_pem` and the PEM
+    /// private key `key_pem` (TLS 1.2 and 1.3, no client certificates); [`BulkServer::url`]
+    /// then starts with `https://`. The test kit's [`crate::tls_fixture`] `server.pem` and
+    /// `server.key` are valid for `127.0.0.1` and `localhost` and signed by its `ca.pem`.
+    /// The files are read by [`BulkServerBuilder::start`], whose error names them.
+    ///
+    /// ```
+    /// use logferry_testkit::{BulkServer, tls_fixture};
+    ///
+    /// let server = BulkServer::builder()
+    ///     .tls(tls_fixture("server.pem"), tls_fixture("server.key"))
+    ///     .start()
+    ///     .unwrap();
+    /// assert!(server.url().starts_with("https://127.0.0.1:"));
+    /// ```
+    pub fn tls(
+        mut self,
+        cert_pem: impl AsRef<Path>,
+        key_pem: impl AsRef<Path>,
+    ) -> BulkServerBuilder {
+        self.tls = Some((
+            cert_pem.as_ref().to_path_buf(),
+            key_pem.as_ref().to_path_buf(),
+        ));
+        self
+    }
+
     /// Binds a free loopback port and starts serving on a thread of its own.
     pub fn start(self) -> Result<BulkServer, TestkitError> {
+        let acceptor = match &self.tls {
+            Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+            None => None,
+        };
         let io = |context: &str| {
             let context = context.to_string();
             move |source| TestkitError::Io { context, source }
@@ -233,7 +277,7 @@ impl BulkServerBuilder {
                         return;
                     };
                     tokio::select! {
-                        _ = accept_loop(listener, serving) => {}
+                        _ = accept_loop(listener, serving, acceptor) => {}
                         _ = stop_rx => {}
                     }
                 });
@@ -241,6 +285,7 @@ impl BulkServerBuilder {
             .map_err(io("spawning the bulk server thread"))?;
         Ok(BulkServer {
             addr,
+            tls: self.tls.is_some(),
             shared,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -267,6 +312,7 @@ impl BulkServerBuilder {
 /// ```
 pub struct BulkServer {
     addr: SocketAddr,
+    tls: bool,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -276,6 +322,7 @@ impl std::fmt::Debug for BulkServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkServer")
             .field("addr", &self.addr)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -297,14 +344,28 @@ impl BulkServer {
         BulkServer::builder().start()
     }
 
-    /// A builder for a server with authentication.
+    /// A builder for a server with authentication or TLS.
     pub fn builder() -> BulkServerBuilder {
         BulkServerBuilder::default()
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` when started with
+    /// [`BulkServerBuilder::tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Whether the server serves HTTPS ([`BulkServerBuilder::tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The errors of TLS handshakes that failed so far, in order (empty without TLS): a
+    /// client that rejects the server's certificate shows up here as a received alert such
+    /// as `UnknownCA`; such a connection never makes a [`ReceivedRequest`].
+    pub fn tls_handshake_failures(&self) -> Vec<String> {
+        self.shared.lock().tls_failures.clone()
     }
 
     /// The loopback port.
@@ -417,15 +478,25 @@ impl BulkServer {
         self.shared.lock().items_received
     }
 
-    /// Forgets every document, request and fault.
+    /// Forgets every document, request, fault and recorded TLS handshake failure.
     pub fn reset(&self) {
         let mut state = self.shared.lock();
         *state = State::default();
     }
 
     /// Sends a plain (uncompressed, unauthenticated) bulk body to the server and returns the
-    /// status and the parsed answer: a convenience for tests of the server itself.
+    /// status and the parsed answer: a convenience for tests of the server itself. It speaks
+    /// plain HTTP only: with [`BulkServerBuilder::tls`] it returns an error.
     pub fn post_bulk(&self, body: &[u8]) -> Result<(u16, Value), TestkitError> {
+        if self.tls {
+            return Err(TestkitError::Http {
+                endpoint: self.url(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "BulkServer::post_bulk speaks plain HTTP and this server serves HTTPS",
+                ),
+            });
+        }
         let response = crate::http::request(
             self.port(),
             "POST",
@@ -443,22 +514,73 @@ impl BulkServer {
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+/// The rustls server configuration of [`BulkServerBuilder::tls`] (aws-lc-rs, TLS 1.2 and 1.3).
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TestkitError> {
+    let error = |path: &Path, reason: String| TestkitError::Tls {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| error(cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(error(cert, "holds no PEM certificate".to_string()));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| error(key, e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| error(cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| error(key, e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    acceptor: Option<TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let shared = Arc::clone(&shared);
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match acceptor {
+                None => serve(stream, shared).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => serve(stream, shared).await,
+                        Ok(Err(err)) => shared.lock().tls_failures.push(err.to_string()),
+                        Err(_) => shared
+                            .lock()
+                            .tls_failures
+                            .push(format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}")),
+                    }
+                }
+            }
         });
     }
+}
+
+/// Serves HTTP/1.1 on one connection (plain TCP or TLS).
+async fn serve<S>(stream: S, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 fn respond(status: u16, body: &Value) -> Response<Full<Bytes>> {
@@ -988,5 +1110,118 @@ mod tests {
         .unwrap();
         assert_eq!(doc.status, 200);
         assert_eq!(server.request_count(), 7);
+    }
+
+    /// One HTTP/1.1 request over TLS to `server`, trusting the CA `ca` (a fixture name).
+    async fn https_request(server: &BulkServer, ca: &str, body: &str) -> std::io::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(crate::tls_fixture(ca)).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port())).await?;
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await?;
+        let request = format!(
+            "POST /_bulk HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await?;
+        Ok(answer)
+    }
+
+    #[tokio::test]
+    async fn tls_serves_https_and_records_failed_handshakes() {
+        let server = BulkServer::builder()
+            .tls(
+                crate::tls_fixture("server.pem"),
+                crate::tls_fixture("server.key"),
+            )
+            .start()
+            .unwrap();
+        assert!(server.is_tls());
+        assert_eq!(server.url(), format!("https://127.0.0.1:{}", server.port()));
+        let body = "{\"create\":{\"_index\":\"t\",\"_id\":\"1\"}}\n{\"over\":\"tls\"}\n";
+        let answer = https_request(&server, "ca.pem", body).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(server.document("t", "1").unwrap(), json!({"over": "tls"}));
+        assert!(server.tls_handshake_failures().is_empty());
+        // A client trusting another CA refuses the certificate: the server sees its alert.
+        let refused = https_request(&server, "other-ca.pem", body)
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("UnknownIssuer"), "{refused}");
+        assert!(crate::wait_until(
+            Instant::now() + Duration::from_secs(10),
+            || server.tls_handshake_failures().len() == 1
+        ));
+        let failure = &server.tls_handshake_failures()[0];
+        assert!(failure.contains("UnknownCA"), "{failure}");
+        // Plain HTTP is not served: no request is recorded, the handshake fails.
+        let plain = post_plain(&server);
+        assert!(plain.is_err() || plain.is_ok_and(|status| status != 200));
+        assert!(crate::wait_until(
+            Instant::now() + Duration::from_secs(10),
+            || server.tls_handshake_failures().len() == 2
+        ));
+        assert_eq!(server.request_count(), 1);
+        assert_eq!(server.count("t"), 1);
+        assert!(server.post_bulk(body.as_bytes()).is_err());
+    }
+
+    fn post_plain(server: &BulkServer) -> std::io::Result<u16> {
+        crate::http::request(
+            server.port(),
+            "POST",
+            "/_bulk",
+            &[],
+            b"{\"index\":{\"_index\":\"t\"}}\n{}\n",
+            Duration::from_secs(10),
+        )
+        .map(|r| r.status)
+    }
+
+    #[test]
+    fn tls_files_that_cannot_be_used_are_named() {
+        let missing = crate::tls_fixture("missing.pem");
+        let err = BulkServer::builder()
+            .tls(&missing, crate::tls_fixture("server.key"))
+            .start()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.pem"), "{err}");
+        // A key where the certificate should be, and a certificate where the key should be.
+        let err = BulkServer::builder()
+            .tls(
+                crate::tls_fixture("server.key"),
+                crate::tls_fixture("server.key"),
+            )
+            .start()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.key") && err.contains("no PEM certificate"),
+            "{err}"
+        );
+        let err = BulkServer::builder()
+            .tls(
+                crate::tls_fixture("server.pem"),
+                crate::tls_fixture("server.pem"),
+            )
+            .start()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.pem"), "{err}");
     }
 }

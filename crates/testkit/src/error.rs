@@ -86,6 +86,14 @@ pub enum TestkitError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A TLS certificate or private key of a test server could not be loaded.
+    #[error("cannot use `{}` for TLS: {reason}", path.display())]
+    Tls {
+        /// The PEM file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Another I/O error (the log file, the process).
     #[error("{context}")]
     Io {

@@ -13,8 +13,8 @@
 //! - [`free_port`], [`wait_until`] / [`wait_until_async`] (conditions with deadlines, never
 //!   sleep-and-hope) and [`workspace_root`].
 //! - [`BulkServer`]: an Elasticsearch `_bulk` API server (in memory, on a free loopback port)
-//!   with injectable 429/5xx request faults, per-item faults, a slow mode, authentication, and
-//!   inspection of documents and received requests.
+//!   with injectable 429/5xx request faults, per-item faults, a slow mode, authentication,
+//!   HTTPS ([`BulkServerBuilder::tls`]), and inspection of documents and received requests.
 //! - [`tls_fixture`]: a test CA with server and client certificates (and an untrusted one).
 //!
 //! A missing `moto_server` is an error naming `scripts/install-test-deps`: tests that need it
