@@ -91,12 +91,18 @@ impl Lister {
     pub async fn next_page(&mut self) -> Result<Option<Vec<ListedObject>>, SourceError> {
         while !self.done {
             let raw = match self.bucket.strip_prefix(FILE_BUCKET_PREFIX) {
-                Some(dir) => self.local_page(Path::new(dir))?,
+                Some(dir) => {
+                    let raw = self.local_page(Path::new(dir))?;
+                    // A local page is short only at the end of the listing.
+                    if raw.len() < self.page_size {
+                        self.done = true;
+                    }
+                    raw
+                }
+                // S3 may answer fewer keys than asked for before the end: only IsTruncated
+                // says it is over (`s3_page` reads it).
                 None => self.s3_page().await?,
             };
-            if raw.len() < self.page_size {
-                self.done = true;
-            }
             if let Some(last) = raw.last() {
                 self.start_after = Some(last.object.key.clone());
             } else {

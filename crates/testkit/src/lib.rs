@@ -44,6 +44,7 @@ mod bulk;
 mod error;
 mod http;
 mod iam;
+mod listing;
 mod moto;
 mod s3;
 mod sqs;
@@ -53,6 +54,10 @@ mod wait;
 pub use bulk::{BulkServer, BulkServerBuilder, ItemFault, ReceivedRequest};
 pub use error::TestkitError;
 pub use iam::{IamUser, MOTO_ACCOUNT_ID};
+pub use listing::{
+    DEFAULT_OBJECTS_PER_DAY, ListingServer, ListingServerBuilder, ListingStats, MAX_OBJECTS,
+    S3_MAX_KEYS,
+};
 pub use moto::{MOTO_SERVER_ENV, MotoServer, MotoServerBuilder};
 pub use s3::{TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY};
 pub use sqs::QueueCounts;
