@@ -61,6 +61,7 @@ fn main() -> ExitCode {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            let _ = stream.set_nodelay(true);
             tokio::spawn(serve(stream, Arc::clone(&documents)));
         }
     })
@@ -135,12 +136,15 @@ async fn serve(stream: tokio::net::TcpStream, documents: Arc<AtomicU64>) {
         } else {
             answer.extend_from_slice(b"{}");
         }
-        let head = format!(
+        // Head and body in one write: two small writes would wait for the client's delayed ACK
+        // (Nagle), adding ~40 ms to every answer.
+        let mut response = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             answer.len()
-        );
-        let out = stream.get_mut();
-        if out.write_all(head.as_bytes()).await.is_err() || out.write_all(&answer).await.is_err() {
+        )
+        .into_bytes();
+        response.extend_from_slice(&answer);
+        if stream.get_mut().write_all(&response).await.is_err() {
             return;
         }
     }

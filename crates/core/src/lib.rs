@@ -8,6 +8,8 @@
 //! - [`ConfigDuration`] and [`ByteSize`]: `"60s"` and `"256MiB"` as configuration files write them.
 //! - [`interpolate_env`] and [`find_line`]: `${NAME}` in configuration files, and the line of
 //!   a key for error messages.
+//! - [`json`]: compact JSON straight into a `String`, serde_json's text with faster string
+//!   escaping (the encoder of every parsed record).
 //! - [`shutdown_pair`]: a [`ShutdownTrigger`] and the [`ShutdownSignal`] tasks wait on.
 //!
 //! ```
@@ -31,6 +33,7 @@ pub mod cli;
 mod config_text;
 mod counters;
 mod event;
+pub mod json;
 mod shutdown;
 mod timestamp;
 mod units;

@@ -401,8 +401,16 @@ impl Record<'_> {
 
     /// Appends the record's JSON object to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        // Records serialize only strings, numbers and raw JSON into a Vec: this cannot fail.
-        let _ = serde_json::to_writer(out, self);
+        let mut text = String::new();
+        self.write_json_str(&mut text);
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    /// Appends the record's JSON object to `out` (the text of [`Record::write_json`], encoded
+    /// by [`logferry_core::json`], without a byte buffer to check for UTF-8).
+    pub fn write_json_str(&self, out: &mut String) {
+        // Records serialize only strings, numbers, sequences, maps and raw JSON: this cannot fail.
+        let _ = logferry_core::json::to_string_into(self, out);
     }
 }
 

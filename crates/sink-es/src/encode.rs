@@ -112,8 +112,7 @@ impl Batcher {
             return Err(Box::new((event, err)));
         }
         self.quoted.clear();
-        // Writing a string into a String cannot fail.
-        let _ = serde_json::to_writer(string_writer(&mut self.quoted), &self.name);
+        logferry_core::json::write_str(&mut self.quoted, &self.name);
         let size = estimate(&event, &self.quoted);
         if !self.current.is_empty() && self.current.bytes + size > self.limits.max_bytes {
             ready.push(self.take());
@@ -152,25 +151,6 @@ impl Batcher {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.current.is_empty()
-    }
-}
-
-/// A `String` as a byte sink for `serde_json::to_writer` (which only writes valid UTF-8).
-fn string_writer(s: &mut String) -> StringWriter<'_> {
-    StringWriter(s)
-}
-
-struct StringWriter<'a>(&'a mut String);
-
-impl Write for StringWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
-        self.0.push_str(text);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -30,7 +30,6 @@ struct Context {
     level: u32,
     backoff: Backoff,
     retry_max_times: Option<u32>,
-    max_bytes: usize,
 }
 
 impl EsConfig {
@@ -62,7 +61,6 @@ impl EsConfig {
                 max: self.retry_max_backoff.as_duration(),
             },
             retry_max_times: self.retry_max_times,
-            max_bytes,
         });
         let batcher = Batcher::new(
             template,
@@ -72,7 +70,9 @@ impl EsConfig {
                 max_bytes,
             },
         );
-        let (tx, rx) = mpsc::channel(self.concurrency.max(2));
+        // One batch of events waits here while the driver fills a request and `concurrency`
+        // are in flight: more would only hold memory (the sender waits: backpressure).
+        let (tx, rx) = mpsc::channel(1);
         let (cancel, cancel_rx) = watch::channel(false);
         let task = tokio::spawn(drive(
             context,
@@ -97,7 +97,16 @@ async fn drive(
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     let mut ready = Vec::new();
+    // A request slot is taken before more events are: while every slot is busy, events wait
+    // in the channel (backpressure), not in a full batch here.
+    let mut slot: Option<OwnedSemaphorePermit> = None;
     loop {
+        if slot.is_none() {
+            slot = tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => permit.ok(),
+                _ = cancelled(&mut cancel) => break,
+            };
+        }
         let deadline = batcher
             .opened
             .map(|opened| tokio::time::Instant::from_std(opened + batch_timeout));
@@ -106,7 +115,7 @@ async fn drive(
             _ = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
                 ready.push(batcher.take());
                 for batch in ready.drain(..) {
-                    dispatch(&context, batch, &permits, &mut tasks, &cancel).await;
+                    dispatch(&context, batch, &mut slot, &permits, &mut tasks, &cancel).await;
                 }
                 continue;
             }
@@ -122,7 +131,7 @@ async fn drive(
         }
         context.outcomes.rejected(unroutable);
         for batch in ready.drain(..) {
-            dispatch(&context, batch, &permits, &mut tasks, &cancel).await;
+            dispatch(&context, batch, &mut slot, &permits, &mut tasks, &cancel).await;
         }
         while tasks.try_join_next().is_some() {}
     }
@@ -135,14 +144,25 @@ async fn drive(
             context.outcomes.errored(events);
         }
     } else if !batcher.is_empty() {
-        dispatch(&context, batcher.take(), &permits, &mut tasks, &cancel).await;
+        dispatch(
+            &context,
+            batcher.take(),
+            &mut slot,
+            &permits,
+            &mut tasks,
+            &cancel,
+        )
+        .await;
     }
+    drop(slot);
     while tasks.join_next().await.is_some() {}
 }
 
+/// Starts the delivery of `batch` in the request slot `slot` holds, else in the next free one.
 async fn dispatch(
     context: &Arc<Context>,
     batch: Batch,
+    slot: &mut Option<OwnedSemaphorePermit>,
     permits: &Arc<Semaphore>,
     tasks: &mut JoinSet<()>,
     cancel: &watch::Receiver<bool>,
@@ -150,9 +170,13 @@ async fn dispatch(
     if batch.is_empty() {
         return;
     }
-    // Waiting for a permit is the backpressure: the channel fills and `send` waits.
-    let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
-        return;
+    let permit = match slot.take() {
+        Some(permit) => permit,
+        // Waiting for a permit is the backpressure: the channel fills and `send` waits.
+        None => match Arc::clone(permits).acquire_owned().await {
+            Ok(permit) => permit,
+            Err(_) => return,
+        },
     };
     tasks.spawn(deliver(Arc::clone(context), batch, permit, cancel.clone()));
 }
@@ -192,6 +216,11 @@ fn item_reason(status: u16, error: Option<&serde_json::Value>) -> String {
 }
 
 /// Sends one batch until every item is delivered, rejected or given up.
+///
+/// Once a batch is encoded, its documents live only in the request body (gzip: about an
+/// eighth of their size): the events keep their metadata, and the documents are read back
+/// from the body only when some items must be sent again, split or dead-lettered. A whole
+/// request that failed is sent again as the same body.
 async fn deliver(
     context: Arc<Context>,
     batch: Batch,
@@ -201,35 +230,57 @@ async fn deliver(
     let outcomes = &context.outcomes;
     let counters = &outcomes.counters;
     let mut queue = VecDeque::from([batch]);
-    let mut body = Vec::with_capacity(context.max_bytes / 4);
     while let Some(mut batch) = queue.pop_front() {
         let mut round = 0u32;
+        // The body of `batch.items` as they are now, when it was encoded.
+        let mut encoded: Option<Bytes> = None;
         loop {
             if *cancel.borrow() {
                 outcomes.errored(batch.items.into_iter().map(|i| i.event));
                 break;
             }
-            encode_batch(
-                &batch,
-                context.op_type,
-                context.compression,
-                context.level,
-                &mut body,
-            );
-            let bytes = Bytes::from(std::mem::take(&mut body));
+            let bytes = match &encoded {
+                Some(bytes) => bytes.clone(),
+                None => {
+                    // Gzip bodies are about an eighth of the documents.
+                    let guess = match context.compression {
+                        Compression::Gzip => batch.bytes / 6,
+                        Compression::None => batch.bytes,
+                    };
+                    let mut body = Vec::with_capacity(guess);
+                    encode_batch(
+                        &batch,
+                        context.op_type,
+                        context.compression,
+                        context.level,
+                        &mut body,
+                    );
+                    body.shrink_to_fit();
+                    let bytes = Bytes::from(body);
+                    for item in &mut batch.items {
+                        item.event.json = String::new();
+                    }
+                    encoded = Some(bytes.clone());
+                    bytes
+                }
+            };
             Counters::add(&counters.requests, 1);
             Counters::add(&counters.bytes_sent, bytes.len() as u64);
             let result = tokio::select! {
-                result = context.transport.post_bulk(bytes.clone()) => result,
+                result = context.transport.post_bulk(bytes) => result,
                 _ = cancelled(&mut cancel) => {
                     outcomes.errored(batch.items.into_iter().map(|i| i.event));
                     break;
                 }
             };
-            if let Ok(reclaimed) = bytes.try_into_mut() {
-                body = reclaimed.into();
-            }
-            let items = std::mem::take(&mut batch.items);
+            // Every branch that hands documents on (to a retry of some items, a split or the
+            // dead-letter output) reads them back first.
+            let restore = |items: &mut [Item], encoded: &mut Option<Bytes>| {
+                if let Some(body) = encoded.take() {
+                    restore_documents(&body, context.compression, items);
+                }
+            };
+            let mut items = std::mem::take(&mut batch.items);
             let retry = match result {
                 Ok(answer) if (200..300).contains(&answer.status) => {
                     match serde_json::from_slice::<BulkAnswer>(&answer.body) {
@@ -238,6 +289,7 @@ async fn deliver(
                             break;
                         }
                         Ok(parsed) if parsed.items.len() == items.len() => {
+                            restore(&mut items, &mut encoded);
                             settle_items(&context, items, parsed.items)
                         }
                         Ok(parsed) => {
@@ -254,7 +306,7 @@ async fn deliver(
                 }
                 Ok(answer) if answer.status == 413 && items.len() > 1 => {
                     // Too large for the cluster's http.max_content_length: send it in halves.
-                    let mut items = items;
+                    restore(&mut items, &mut encoded);
                     let second = items.split_off(items.len() / 2);
                     let first = Batch {
                         items,
@@ -275,6 +327,7 @@ async fn deliver(
                     items
                 }
                 Ok(answer) => {
+                    restore(&mut items, &mut encoded);
                     let text = String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
                         .into_owned();
                     let reason =
@@ -301,19 +354,26 @@ async fn deliver(
                     break;
                 }
             };
-            let (mut again, mut exhausted) = (Vec::with_capacity(retry.len()), Vec::new());
-            for mut item in retry {
+            let mut retry = retry;
+            for item in &mut retry {
                 item.attempts += 1;
-                if context
+            }
+            let over = |item: &Item| {
+                context
                     .retry_max_times
                     .is_some_and(|max| item.attempts > max)
-                {
-                    exhausted.push(item.event);
-                } else {
-                    again.push(item);
-                }
+            };
+            if retry.iter().any(over)
+                && !retry.iter().all(over)
+                && let Some(body) = encoded.take()
+            {
+                // Only some of the encoded items are given up (items of one request share
+                // their attempts, so this does not happen today): the rest are encoded anew.
+                restore_documents(&body, context.compression, &mut retry);
             }
-            outcomes.errored(exhausted);
+            let (again, exhausted): (Vec<Item>, Vec<Item>) =
+                retry.into_iter().partition(|item| !over(item));
+            outcomes.errored(exhausted.into_iter().map(|i| i.event));
             if again.is_empty() {
                 break;
             }
@@ -328,6 +388,28 @@ async fn deliver(
         }
     }
     drop(permit);
+}
+
+/// Reads the documents of `items` back from the body they were encoded into (the item at
+/// position `i` is the body's line `2i + 1`).
+fn restore_documents(body: &[u8], compression: Compression, items: &mut [Item]) {
+    let plain;
+    let text: &[u8] = match compression {
+        Compression::None => body,
+        Compression::Gzip => {
+            let mut decoded = Vec::with_capacity(body.len() * 8);
+            // The body was written by this process's encoder: it decodes.
+            let _ =
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut decoded);
+            plain = decoded;
+            &plain
+        }
+    };
+    let mut lines = text.split(|&b| b == b'\n').skip(1).step_by(2);
+    for item in items {
+        let document = lines.next().unwrap_or_default();
+        item.event.json = String::from_utf8_lossy(document).into_owned();
+    }
 }
 
 /// Settles each item of a partly failed bulk; returns the items to send again.

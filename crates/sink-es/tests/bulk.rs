@@ -8,20 +8,17 @@ use std::time::{Duration, Instant};
 use common::{Cluster, acked, events, events_with};
 use logferry_core::{AckStatus, AckToken};
 use logferry_sink_es::{
-    AuthConfig, Compression, DeadLetterConfig, DeadLetterWriter, DocumentId, IdMode, OpType,
+    AuthConfig, Compression, DeadLetterConfig, DeadLetterWriter, DocumentId, EsEvent, IdMode,
+    OpType,
 };
 use logferry_testkit::{BulkServer, ItemFault};
 use serde_json::Value;
 
 const SHUTDOWN: Duration = Duration::from_secs(10);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn indexes_exact_documents_with_position_ids() {
-    let cluster = Cluster::start();
-    let index = cluster.index("exact");
-    let sink = cluster.config(&index).build("es", None).await.unwrap();
-    let (batch, ack) = events("alb/a.log.gz", 0, 250);
-    let expected: Vec<(String, Value)> = batch
+/// The `_id` and document each event must be indexed as.
+fn expected_documents(batch: &[EsEvent]) -> Vec<(String, Value)> {
+    batch
         .iter()
         .map(|e| {
             let id = DocumentId::for_event(IdMode::Position, e)
@@ -29,7 +26,25 @@ async fn indexes_exact_documents_with_position_ids() {
                 .to_string();
             (id, serde_json::from_str(&e.json).unwrap())
         })
-        .collect();
+        .collect()
+}
+
+/// The testkit server holds exactly `expected` in `index`.
+fn assert_holds_exactly(server: &BulkServer, index: &str, expected: &[(String, Value)]) {
+    let held = server.documents(index);
+    assert_eq!(held.len(), expected.len());
+    for (id, doc) in expected {
+        assert_eq!(held.get(id), Some(doc), "document {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexes_exact_documents_with_position_ids() {
+    let cluster = Cluster::start();
+    let index = cluster.index("exact");
+    let sink = cluster.config(&index).build("es", None).await.unwrap();
+    let (batch, ack) = events("alb/a.log.gz", 0, 250);
+    let expected = expected_documents(&batch);
     sink.send(batch).await.unwrap();
     assert_eq!(acked(ack).await, AckStatus::Delivered);
     assert_eq!(cluster.count(&index).await, 250);
@@ -198,9 +213,11 @@ async fn partly_failed_bulk_retries_only_failed_items() {
     server.fail_next_items(7, ItemFault::TooManyRequests);
     server.fail_next_items(3, ItemFault::Unavailable);
     let (batch, ack) = events("p", 0, 100);
+    let expected = expected_documents(&batch);
     sink.send(batch).await.unwrap();
     assert_eq!(acked(ack).await, AckStatus::Delivered);
-    assert_eq!(server.count(&index), 100);
+    // The retried items carry their own documents (read back from the first request's body).
+    assert_holds_exactly(server, &index, &expected);
     // 100 items, then only the 10 that failed.
     assert_eq!(server.items_received(), 110);
     let items: Vec<usize> = server
@@ -215,6 +232,33 @@ async fn partly_failed_bulk_retries_only_failed_items() {
         (stats.delivered, stats.retried_items, stats.conflicts),
         (100, 10, 0)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_too_large_is_sent_again_in_halves() {
+    let cluster = Cluster::start();
+    let Some(server) = cluster.fault_injection() else {
+        return;
+    };
+    let index = cluster.index("halves");
+    let sink = cluster.config(&index).build("es", None).await.unwrap();
+    server.fail_next_requests(2, 413);
+    let (batch, ack) = events("h", 0, 100);
+    let expected = expected_documents(&batch);
+    sink.send(batch).await.unwrap();
+    assert_eq!(acked(ack).await, AckStatus::Delivered);
+    assert_holds_exactly(server, &index, &expected);
+    // 100 refused, its first half (50) refused, then 25 + 25 + 50 (the server records a
+    // refused request without reading its items).
+    let items: Vec<usize> = server
+        .requests()
+        .iter()
+        .filter(|r| r.is_bulk())
+        .map(|r| r.items)
+        .collect();
+    assert_eq!(items, [0, 0, 25, 25, 50]);
+    let stats = sink.shutdown(SHUTDOWN).await;
+    assert_eq!((stats.delivered, stats.errored), (100, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

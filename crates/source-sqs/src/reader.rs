@@ -1,7 +1,6 @@
 //! Turning one object's bytes into events: decompress, frame, parse, add fields and origin.
 
 use std::cell::Cell;
-use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use crate::stats::{Counters, SqsStats};
 use crate::{BoxError, SourceError};
 
 /// A batch is also flushed when its events reach this many bytes.
-const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+const MAX_BATCH_BYTES: usize = 512 * 1024;
 
 /// Buffer between the object's bytes and the decompressor.
 const READ_BUFFER: usize = 64 * 1024;
@@ -535,7 +534,7 @@ impl ObjectReader {
         EventBuilder {
             insert,
             origin_head,
-            scratch: Vec::with_capacity(1024),
+            scratch: String::with_capacity(2048),
         }
     }
 }
@@ -566,22 +565,23 @@ fn push_member<V: serde::Serialize + ?Sized>(out: &mut String, name: &str, value
 }
 
 /// Builds the events of one object: the record's JSON with the object's fields after
-/// `@timestamp` and the origin member last, in one allocation per event.
+/// `@timestamp` and the origin member last, in one exactly sized allocation per event.
 #[derive(Debug)]
 struct EventBuilder {
     /// Static and key fields, `"a":1,"b":"x"`.
     insert: String,
     /// `"log_origin":{"bucket":"..","key":"..","line":`.
     origin_head: Option<String>,
-    scratch: Vec<u8>,
+    /// The record's JSON, reused from event to event.
+    scratch: String,
 }
 
 impl EventBuilder {
     fn build(&mut self, record: &Record<'_>, line: u64, offset: u64) -> Event {
         self.scratch.clear();
-        record.write_json(&mut self.scratch);
-        let json = std::str::from_utf8(&self.scratch).unwrap_or("{}");
-        let members = json
+        record.write_json_str(&mut self.scratch);
+        let members = self
+            .scratch
             .strip_prefix('{')
             .and_then(|j| j.strip_suffix('}'))
             .unwrap_or("");
@@ -598,7 +598,13 @@ impl EventBuilder {
             }
             None => ("", members),
         };
-        let origin_len = self.origin_head.as_ref().map_or(0, |h| h.len() + 48);
+        let (mut line_buf, mut offset_buf) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (line, offset) = (line_buf.format(line), offset_buf.format(offset));
+        // `,"offset":` and the closing braces and commas.
+        let origin_len = self
+            .origin_head
+            .as_ref()
+            .map_or(0, |h| h.len() + line.len() + offset.len() + 12);
         let mut out = String::with_capacity(members.len() + self.insert.len() + origin_len + 4);
         out.push('{');
         for part in [first, self.insert.as_str(), rest] {
@@ -614,7 +620,10 @@ impl EventBuilder {
                 out.push(',');
             }
             out.push_str(head);
-            let _ = write!(out, "{line},\"offset\":{offset}}}");
+            out.push_str(line);
+            out.push_str(",\"offset\":");
+            out.push_str(offset);
+            out.push('}');
         }
         out.push('}');
         Event::from_json_object(record.timestamp(), out)
