@@ -143,6 +143,16 @@ impl Outputs {
         Ok(())
     }
 
+    /// Asks every output to send its partly filled batch now.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        for (id, sink) in &self.sinks {
+            if let Err(closed) = sink.flush().await {
+                return Err(anyhow::anyhow!("output {id} stopped: {closed}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Flushes every output within `timeout`; returns their counters.
     pub async fn shutdown(self, timeout: Duration) -> BTreeMap<String, SinkStats> {
         let mut out = BTreeMap::new();
@@ -162,5 +172,7 @@ pub(crate) async fn forward(
     while let Some(batch) = rx.recv().await {
         outputs.deliver(batch, &targets).await?;
     }
-    Ok(())
+    // The input has ended: what the outputs hold in partly filled batches goes now, not at
+    // their batch_timeout (a backfill waits for these acknowledgements before it ends).
+    outputs.flush().await
 }

@@ -122,6 +122,10 @@ async fn drive(
             _ = cancelled(&mut cancel) => break,
         };
         let Some(events) = received else { break };
+        if events.is_empty() {
+            // `Sink::flush`: the partly filled batch goes now.
+            ready.push(batcher.take());
+        }
         let mut unroutable = Vec::new();
         for event in events {
             if let Err(failed) = batcher.push(event, &mut ready) {

@@ -189,6 +189,15 @@ impl Sink {
         })
     }
 
+    /// Sends the events of a partly filled batch now rather than at `batch_timeout`: for a
+    /// producer that knows nothing more is coming for a while (the end of a backfill).
+    pub async fn flush(&self) -> Result<(), SinkClosed> {
+        self.tx.send(Vec::new()).await.map_err(|_| SinkClosed {
+            name: self.name.clone(),
+            events: Vec::new(),
+        })
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> SinkStats {
         self.counters.snapshot()

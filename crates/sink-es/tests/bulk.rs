@@ -383,6 +383,27 @@ async fn shutdown_interrupts_endless_retries() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_sends_a_partly_filled_batch_before_batch_timeout() {
+    let cluster = Cluster::start();
+    let index = cluster.index("flush");
+    let mut config = cluster.config(&index);
+    config.batch_timeout = logferry_core::ConfigDuration::from_secs(3600);
+    let sink = config.build("es", None).await.unwrap();
+    let (batch, ack) = events("f", 0, 7);
+    sink.send(batch).await.unwrap();
+    sink.flush().await.unwrap();
+    // Far sooner than the hour of batch_timeout.
+    let status = tokio::time::timeout(Duration::from_secs(20), ack)
+        .await
+        .expect("the flushed batch is acknowledged");
+    assert_eq!(status, AckStatus::Delivered);
+    assert_eq!(cluster.count(&index).await, 7);
+    let stats = sink.shutdown(SHUTDOWN).await;
+    assert_eq!((stats.delivered, stats.requests), (7, 1));
+    cluster.delete(&index).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_server_applies_backpressure_and_batches_by_time() {
     let cluster = Cluster::start();
     let Some(server) = cluster.fault_injection() else {

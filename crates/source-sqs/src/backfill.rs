@@ -173,6 +173,9 @@ impl Backfill {
                     let read = fetcher
                         .process_object(&reader, listed.object, Some(&token), &out)
                         .await;
+                    // The receiver sees the end of the batches once every object is read,
+                    // while the acknowledgements are still awaited.
+                    drop(out);
                     drop(permit);
                     if read.is_err() {
                         token.update(AckStatus::Errored);
@@ -193,6 +196,7 @@ impl Backfill {
                 break;
             }
         }
+        drop(out);
         while let Some(joined) = tasks.join_next().await {
             if let Ok((seq, ok)) = joined {
                 finish(&mut pending, seq, ok, &mut failed);
