@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use logferry_buffer::{Buffer, BufferRecord, Chunk, SourcePosition};
-use logferry_core::{AckStatus, AckToken, ShutdownSignal, Timestamp, shutdown_pair};
+use logferry_core::{AckStatus, AckToken, ErrorChain, ShutdownSignal, Timestamp, shutdown_pair};
 use logferry_sink_s3::{ChunkIdentity, UploadReport, Uploader};
 use logferry_source_syslog::{SyslogBatch, SyslogSource};
 use logferry_source_tail::{RunMode, StreamPosition, TailBatch, TailSource};
@@ -214,27 +214,6 @@ pub async fn run(
         );
     }
     Ok(summary)
-}
-
-/// Displays an error with its sources: `outer: inner: root cause`.
-struct Chain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut last = self.0.to_string();
-        f.write_str(&last)?;
-        let mut source = self.0.source();
-        while let Some(e) = source {
-            let message = e.to_string();
-            // An error that wraps transparently repeats its source's message: print it once.
-            if !last.ends_with(&message) {
-                write!(f, ": {message}")?;
-            }
-            last = message;
-            source = e.source();
-        }
-        Ok(())
-    }
 }
 
 /// What the upload tasks did so far.
@@ -476,7 +455,7 @@ async fn route(
                         });
                     }
                     Err(e) => {
-                        tracing::error!(output = %out.id, error = %Chain(&e), "Cannot append to the buffer; the lines will be read again.");
+                        tracing::error!(output = %out.id, error = %ErrorChain(&e), "Cannot append to the buffer; the lines will be read again.");
                         batch.acks.iter().for_each(|t| t.update(AckStatus::Errored));
                     }
                 }
@@ -532,7 +511,7 @@ async fn upload_chunk(out: &Output, chunk: Chunk, progress: &Mutex<Progress>) {
     let reader = match chunk.open_reader() {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(output = %out.id, error = %Chain(&e), "Cannot read a buffered chunk.");
+            tracing::error!(output = %out.id, error = %ErrorChain(&e), "Cannot read a buffered chunk.");
             out.buffer.retry_later(chunk, &e);
             return;
         }
@@ -543,19 +522,19 @@ async fn upload_chunk(out: &Output, chunk: Chunk, progress: &Mutex<Progress>) {
             match out.buffer.complete(chunk) {
                 Ok(()) => lock(progress).uploads.push((out.id.clone(), report)),
                 Err(e) => {
-                    tracing::error!(output = %out.id, error = %Chain(&e), "Uploaded, but the chunk could not be deleted; it will be uploaded again to the same key.")
+                    tracing::error!(output = %out.id, error = %ErrorChain(&e), "Uploaded, but the chunk could not be deleted; it will be uploaded again to the same key.")
                 }
             }
         }
         Err(e) if e.is_retryable() => {
-            tracing::warn!(output = %out.id, error = %Chain(&e), "Upload failed; will retry.");
+            tracing::warn!(output = %out.id, error = %ErrorChain(&e), "Upload failed; will retry.");
             out.buffer.retry_later(chunk, &e);
         }
         Err(e) => {
-            tracing::error!(output = %out.id, error = %Chain(&e), "Upload failed with an error that retrying cannot fix (permissions, bucket, request); will retry in case it is fixed.");
+            tracing::error!(output = %out.id, error = %ErrorChain(&e), "Upload failed with an error that retrying cannot fix (permissions, bucket, request); will retry in case it is fixed.");
             lock(progress)
                 .failures
-                .push(format!("output {}: {}", out.id, Chain(&e)));
+                .push(format!("output {}: {}", out.id, ErrorChain(&e)));
             out.buffer.retry_later(chunk, &e);
         }
     }
@@ -646,7 +625,7 @@ mod tests {
             source: inner,
         };
         assert_eq!(
-            super::Chain(&outer).to_string(),
+            logferry_core::ErrorChain(&outer).to_string(),
             "encoding the chunk for `k.gz` failed: disk full"
         );
     }

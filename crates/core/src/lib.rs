@@ -32,6 +32,7 @@ mod batch;
 pub mod cli;
 mod config_text;
 mod counters;
+mod error_chain;
 mod event;
 pub mod json;
 mod shutdown;
@@ -44,6 +45,7 @@ pub use config_text::{
     ConfigError, InterpolateError, find_line, interpolate_config, interpolate_env, read_config,
     unknown_field,
 };
+pub use error_chain::ErrorChain;
 pub use event::{Event, EventError};
 pub use shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_pair};
 pub use timestamp::Timestamp;

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use logferry_core::ErrorChain;
+
 use crate::EsError;
 use crate::config::{Compression, EsConfig, OpType};
 use crate::dead_letter::DeadLetterWriter;
@@ -345,7 +347,7 @@ async fn deliver(
                     break;
                 }
                 Err(err) if err.is_retryable() => {
-                    tracing::warn!(output = %outcomes.name, error = %err, source = ?std::error::Error::source(&err), "Bulk request failed; retrying.");
+                    tracing::warn!(output = %outcomes.name, error = %ErrorChain(&err), "Bulk request failed; retrying.");
                     Counters::add(&counters.failed_requests, 1);
                     if matches!(err, EsError::Connection { .. } | EsError::Timeout { .. }) {
                         context.transport.rotate();
