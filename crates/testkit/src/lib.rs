@@ -15,6 +15,9 @@
 //! - [`BulkServer`]: an Elasticsearch `_bulk` API server (in memory, on a free loopback port)
 //!   with injectable 429/5xx request faults, per-item faults, a slow mode, authentication,
 //!   HTTPS ([`BulkServerBuilder::tls`]), and inspection of documents and received requests.
+//! - [`ListingServer`]: a synthetic S3 `ListObjectsV2` endpoint over a virtual bucket of up to
+//!   millions of generated keys (computed from their index, never stored), for listing tests at
+//!   a scale moto cannot hold.
 //! - [`tls_fixture`]: a test CA with server and client certificates (and an untrusted one).
 //!
 //! A missing `moto_server` is an error naming `scripts/install-test-deps`: tests that need it
