@@ -17,7 +17,8 @@
 //!   HTTPS ([`BulkServerBuilder::tls`]), and inspection of documents and received requests.
 //! - [`ListingServer`]: a synthetic S3 `ListObjectsV2` endpoint over a virtual bucket of up to
 //!   millions of generated keys (computed from their index, never stored), for listing tests at
-//!   a scale moto cannot hold.
+//!   a scale moto cannot hold; with [`ListingServerBuilder::object_body`], also `GetObject` and
+//!   `HeadObject` of every key (all with that body), for whole-backfill benchmarks.
 //! - [`tls_fixture`]: a test CA with server and client certificates (and an untrusted one).
 //!
 //! A missing `moto_server` is an error naming `scripts/install-test-deps`: tests that need it

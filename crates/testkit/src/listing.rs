@@ -2,7 +2,9 @@
 //! port, for a virtual bucket of any number of generated keys. Nothing is stored: each key,
 //! its LastModified, size and ETag are computed from the key's index, and a page is found by
 //! binary search over the indices, so a million-object bucket costs no memory. It exists to
-//! test listings at a scale `moto_server` cannot hold.
+//! test listings at a scale `moto_server` cannot hold, and (with
+//! [`ListingServerBuilder::object_body`], every object having that one body) to measure whole
+//! backfills of many objects from an S3 server that is never the bottleneck.
 //!
 //! The virtual bucket (see [`ListingServer::key`] and [`ListingServer::last_modified`]):
 //! object `i` (from 0) has the key `{prefix}YYYY/MM/DD/obj-{i:010}.json.gz`, where the date
@@ -19,15 +21,25 @@
 //!   `Contents` (`Key`, `LastModified` as `2024-01-01T00:00:08.640Z`, quoted `ETag`, `Size`,
 //!   `StorageClass` `STANDARD`). A continuation token takes precedence over `start-after`.
 //!   Request signatures are not checked.
-//! - Errors as S3 XML error documents: `NoSuchBucket` (404) for another bucket,
-//!   `InvalidArgument` (400) for a bad `max-keys` or continuation token, `MethodNotAllowed`
-//!   (405), and `NotImplemented` (501) for everything else (ListObjects v1, `delimiter`,
-//!   `encoding-type`, `fetch-owner=true`, object requests): unsupported requests fail loudly.
+//! - Only when the builder was given an [`object_body`](ListingServerBuilder::object_body):
+//!   `GET /{bucket}/{key}` (GetObject) and `HEAD /{bucket}/{key}` (HeadObject) of a key of the
+//!   bucket, answered `200` with that body (none for HEAD), `Content-Length` (the body's
+//!   length, which is then every object's `Size` in the listing too), the object's quoted
+//!   `ETag` and its `Last-Modified` (the listing's, to the second, as an HTTP date),
+//!   `Content-Type: binary/octet-stream` and `Accept-Ranges: bytes`; `NoSuchKey` (404) for a
+//!   key the bucket does not hold. The SDK's `x-id` query parameter is accepted; any other
+//!   (`versionId`, `partNumber`, `response-*`...), a `Range` and conditional (`If-*`) headers
+//!   are not implemented.
+//! - Errors as S3 XML error documents (without a body for HEAD, as S3 does): `NoSuchBucket`
+//!   (404) for another bucket, `NoSuchKey` (404), `InvalidArgument` (400) for a bad
+//!   `max-keys` or continuation token, `MethodNotAllowed` (405), and `NotImplemented` (501)
+//!   for everything else (ListObjects v1, `delimiter`, `encoding-type`, `fetch-owner=true`,
+//!   object requests without an object body, ranges): unsupported requests fail loudly.
 //!
 //! [`ListingServerBuilder::page_limit`] makes truncated pages shorter than `max-keys`, which
 //! S3's documentation allows ("the response might contain fewer keys but will never contain
-//! more"). [`ListingServer::stats`] counts requests, pages and keys served and keeps the
-//! largest `start-after` received: all of it flat, whatever the number of requests.
+//! more"). [`ListingServer::stats`] counts requests, pages, keys and objects served and keeps
+//! the largest `start-after` received: all of it flat, whatever the number of requests.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -71,6 +83,8 @@ struct VirtualBucket {
     prefix: String,
     objects: u64,
     per_day: u64,
+    /// Every object's size when they all have one body (see [`ListingServerBuilder::object_body`]).
+    body_size: Option<u64>,
 }
 
 impl VirtualBucket {
@@ -100,6 +114,10 @@ impl VirtualBucket {
         let within = (i % self.per_day) * (DAY_MS / self.per_day);
         let ms = self.day_start(i).unix_millis() + within as i64;
         Timestamp::from_unix_millis(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    fn size(&self, i: u64) -> u64 {
+        self.body_size.unwrap_or_else(|| object_size(i))
     }
 
     /// The index of `key`, if it is a key of this bucket.
@@ -163,10 +181,17 @@ pub struct ListingStats {
     pub largest_page: usize,
     /// The greatest `start-after` received (in byte order), if any was.
     pub largest_start_after: Option<String>,
+    /// GetObject requests answered with an object (a missing key counts in `errors`).
+    pub get_objects: u64,
+    /// HeadObject requests answered with an object's metadata.
+    pub head_objects: u64,
+    /// Object body bytes sent by GetObject.
+    pub body_bytes: u64,
 }
 
 struct Shared {
     bucket: VirtualBucket,
+    body: Option<Bytes>,
     page_limit: usize,
     stats: Mutex<ListingStats>,
 }
@@ -185,6 +210,7 @@ pub struct ListingServerBuilder {
     objects: u64,
     per_day: u64,
     page_limit: usize,
+    body: Option<Bytes>,
 }
 
 impl Default for ListingServerBuilder {
@@ -195,6 +221,7 @@ impl Default for ListingServerBuilder {
             objects: 0,
             per_day: DEFAULT_OBJECTS_PER_DAY,
             page_limit: S3_MAX_KEYS,
+            body: None,
         }
     }
 }
@@ -229,6 +256,14 @@ impl ListingServerBuilder {
     /// truncated pages shorter than the `max-keys` asked for.
     pub fn page_limit(mut self, limit: usize) -> ListingServerBuilder {
         self.page_limit = limit.clamp(1, S3_MAX_KEYS);
+        self
+    }
+
+    /// Serves GetObject and HeadObject, every object having this body: its length becomes
+    /// every object's `Size` in the listing too. Without it, objects have sizes from 512 B to
+    /// 1 MiB computed from their index, and object requests are answered `NotImplemented`.
+    pub fn object_body(mut self, body: impl Into<Bytes>) -> ListingServerBuilder {
+        self.body = Some(body.into());
         self
     }
 
@@ -267,7 +302,9 @@ impl ListingServerBuilder {
                 prefix: self.prefix,
                 objects: self.objects,
                 per_day: self.per_day,
+                body_size: self.body.as_ref().map(|b| b.len() as u64),
             },
+            body: self.body,
             page_limit: self.page_limit,
             stats: Mutex::new(ListingStats::default()),
         });
@@ -325,6 +362,10 @@ impl std::fmt::Debug for ListingServer {
         f.debug_struct("ListingServer")
             .field("addr", &self.addr)
             .field("bucket", &self.shared.bucket)
+            .field(
+                "object_body_len",
+                &self.shared.body.as_ref().map(Bytes::len),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -341,7 +382,8 @@ impl Drop for ListingServer {
 }
 
 impl ListingServer {
-    /// A builder (bucket `logs`, prefix `logs/`, no objects, 1000 keys per page).
+    /// A builder (bucket `logs`, prefix `logs/`, no objects, 1000 keys per page, no object
+    /// body).
     pub fn builder() -> ListingServerBuilder {
         ListingServerBuilder::default()
     }
@@ -381,9 +423,14 @@ impl ListingServer {
         self.shared.bucket.last_modified(i)
     }
 
-    /// The Size of object `i`.
+    /// The Size of object `i` (the object body's length, if the builder was given one).
     pub fn size(&self, i: u64) -> u64 {
-        object_size(i)
+        self.shared.bucket.size(i)
+    }
+
+    /// The body of every object, if the builder was given one.
+    pub fn object_body(&self) -> Option<&Bytes> {
+        self.shared.body.as_ref()
     }
 
     /// The ETag of object `i`, without its quotes.
@@ -428,36 +475,110 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
 /// An S3 error: status, code and message.
 struct S3Error(u16, &'static str, String);
 
+fn not_implemented(what: &str) -> S3Error {
+    S3Error(
+        501,
+        "NotImplemented",
+        format!("{what} is not implemented by the test listing server"),
+    )
+}
+
+/// What a request is answered with.
+enum Reply {
+    /// A ListObjectsV2 page.
+    Listing(String),
+    /// Object `index`: its metadata, and its body unless `head`.
+    Object { index: u64, head: bool },
+}
+
 fn handle(shared: &Shared, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    use hyper::header::HeaderValue;
+
     let request_number = {
         let mut stats = shared.stats();
         stats.requests += 1;
         stats.requests
     };
     let request_id = format!("{:016X}", mix(request_number));
-    let (status, body) = match list(shared, request) {
-        Ok(body) => (200, body),
+    let mut response = match route(shared, request) {
+        Ok(Reply::Listing(body)) => xml_response(200, body),
+        Ok(Reply::Object { index, head }) => object_response(shared, index, head),
         Err(S3Error(status, code, message)) => {
             shared.stats().errors += 1;
-            let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
-            push_element(&mut body, "Code", code);
-            push_element(&mut body, "Message", &message);
-            push_element(&mut body, "RequestId", &request_id);
-            body.push_str("</Error>");
-            (status, body)
+            let mut body = String::new();
+            // S3 answers a failed HEAD with the status alone.
+            if request.method() != Method::HEAD {
+                body.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+                push_element(&mut body, "Code", code);
+                push_element(&mut body, "Message", &message);
+                push_element(&mut body, "RequestId", &request_id);
+                body.push_str("</Error>");
+            }
+            xml_response(status, body)
         }
     };
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amz-request-id", id);
+    }
+    response
+}
+
+fn xml_response(status: u16, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let headers = response.headers_mut();
-    headers.insert(
+    response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/xml"),
     );
-    if let Ok(id) = hyper::header::HeaderValue::from_str(&request_id) {
-        headers.insert("x-amz-request-id", id);
+    response
+}
+
+/// Object `index` of a bucket with an object body: the body (none for HEAD) and its headers.
+fn object_response(shared: &Shared, index: u64, head: bool) -> Response<Full<Bytes>> {
+    use hyper::header::{self, HeaderValue};
+
+    let body = shared.body.clone().unwrap_or_default();
+    let length = body.len();
+    {
+        let mut stats = shared.stats();
+        if head {
+            stats.head_objects += 1;
+        } else {
+            stats.get_objects += 1;
+            stats.body_bytes += length as u64;
+        }
+    }
+    let mut response = Response::new(Full::new(if head { Bytes::new() } else { body }));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("binary/octet-stream"),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", object_etag(index))) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(date) = HeaderValue::from_str(&http_date(shared.bucket.last_modified(index))) {
+        headers.insert(header::LAST_MODIFIED, date);
     }
     response
+}
+
+/// `Mon, 01 Jan 2024 00:00:08 GMT` (RFC 9110's IMF-fixdate; the fraction of a second dropped).
+fn http_date(time: Timestamp) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, mo, d, h, mi, s) = time.civil();
+    // 1970-01-01 was a Thursday.
+    let weekday = time.unix_millis().div_euclid(DAY_MS as i64).rem_euclid(7) as usize;
+    let month = MONTHS[(mo as usize).clamp(1, 12) - 1];
+    format!(
+        "{}, {d:02} {month} {y:04} {h:02}:{mi:02}:{s:02} GMT",
+        WEEKDAYS[weekday]
+    )
 }
 
 /// The query parameters a listing uses (percent-decoded).
@@ -497,14 +618,7 @@ fn parse_query(query: &str) -> Result<ListQuery, S3Error> {
     Ok(parsed)
 }
 
-fn list(shared: &Shared, request: &Request<Incoming>) -> Result<String, S3Error> {
-    let not_implemented = |what: &str| {
-        S3Error(
-            501,
-            "NotImplemented",
-            format!("{what} is not implemented by the test listing server"),
-        )
-    };
+fn route(shared: &Shared, request: &Request<Incoming>) -> Result<Reply, S3Error> {
     let bucket = &shared.bucket;
     let path = percent_decode(request.uri().path(), false).unwrap_or_default();
     let (name, rest) = path
@@ -514,7 +628,10 @@ fn list(shared: &Shared, request: &Request<Incoming>) -> Result<String, S3Error>
     if name.is_empty() {
         return Err(not_implemented("ListBuckets"));
     }
-    if request.method() != Method::GET {
+    let head = request.method() == Method::HEAD;
+    // HEAD of an object is HeadObject; HEAD of the bucket (HeadBucket) is not served.
+    let allowed = request.method() == Method::GET || (head && !rest.is_empty());
+    if !allowed {
         return Err(S3Error(
             405,
             "MethodNotAllowed",
@@ -529,8 +646,53 @@ fn list(shared: &Shared, request: &Request<Incoming>) -> Result<String, S3Error>
         ));
     }
     if !rest.is_empty() {
-        return Err(not_implemented("GetObject"));
+        let index = object_index(shared, request, rest)?;
+        return Ok(Reply::Object { index, head });
     }
+    list(shared, request).map(Reply::Listing)
+}
+
+/// The index of the object a GetObject or HeadObject request asks for.
+fn object_index(shared: &Shared, request: &Request<Incoming>, key: &str) -> Result<u64, S3Error> {
+    if shared.body.is_none() {
+        return Err(not_implemented(
+            "GetObject or HeadObject without an object body",
+        ));
+    }
+    let query = request.uri().query().unwrap_or("");
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        if name != "x-id" {
+            return Err(not_implemented(&format!(
+                "the `{name}` parameter of an object request"
+            )));
+        }
+    }
+    for header in [
+        "range",
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+    ] {
+        if request.headers().contains_key(header) {
+            return Err(not_implemented(&format!(
+                "the `{header}` header of an object request"
+            )));
+        }
+    }
+    shared.bucket.index_of(key).ok_or_else(|| {
+        S3Error(
+            404,
+            "NoSuchKey",
+            "The specified key does not exist.".to_string(),
+        )
+    })
+}
+
+/// A ListObjectsV2 page of the bucket.
+fn list(shared: &Shared, request: &Request<Incoming>) -> Result<String, S3Error> {
+    let bucket = &shared.bucket;
     let query = parse_query(request.uri().query().unwrap_or(""))?;
     if query.list_type.as_deref() != Some("2") {
         return Err(not_implemented("ListObjects (version 1)"));
@@ -593,7 +755,7 @@ fn list(shared: &Shared, request: &Request<Incoming>) -> Result<String, S3Error>
              <ETag>&quot;{}&quot;</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass>\
              </Contents>",
             object_etag(index),
-            object_size(index),
+            bucket.size(index),
         );
         count += 1;
         index += 1;
@@ -745,6 +907,7 @@ mod tests {
             prefix: "p/".into(),
             objects: 100,
             per_day: 7,
+            body_size: None,
         };
         for i in 0..100 {
             assert!(bucket.key(i) < bucket.key(i + 1));
@@ -884,6 +1047,143 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Some("NoSuchBucket"));
+    }
+
+    #[tokio::test]
+    async fn the_sdk_gets_and_heads_objects_of_the_listing() {
+        let body = Bytes::from_static(b"\x1f\x8b not really gzip, but every object's body");
+        let server = ListingServer::builder()
+            .bucket("bkt")
+            .prefix("ct/")
+            .objects(2500)
+            .object_body(body.clone())
+            .start()
+            .unwrap();
+        assert_eq!(server.object_body(), Some(&body));
+        let s3 = client(&server);
+        let page = s3
+            .list_objects_v2()
+            .bucket("bkt")
+            .max_keys(5)
+            .send()
+            .await
+            .unwrap();
+        for object in page.contents() {
+            assert_eq!(object.size(), Some(body.len() as i64));
+        }
+        assert_eq!(server.size(7), body.len() as u64);
+
+        let i = 1234;
+        let key = page.contents()[0].key().unwrap().to_string();
+        assert_eq!(key, "ct/2024/01/01/obj-0000000000.json.gz");
+        for (i, key) in [(0, key), (i, server.key(i))] {
+            let object = s3
+                .get_object()
+                .bucket("bkt")
+                .key(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(object.content_length(), Some(body.len() as i64));
+            let etag = format!("\"{}\"", server.etag(i));
+            assert_eq!(object.e_tag(), Some(etag.as_str()));
+            assert_eq!(object.content_type(), Some("binary/octet-stream"));
+            assert_eq!(
+                object.last_modified().unwrap().secs(),
+                server.last_modified(i).unix_millis().div_euclid(1000)
+            );
+            let got = object.body.collect().await.unwrap().into_bytes();
+            assert_eq!(got, body);
+
+            let head = s3
+                .head_object()
+                .bucket("bkt")
+                .key(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(head.content_length(), Some(body.len() as i64));
+            assert_eq!(head.e_tag(), Some(etag.as_str()));
+        }
+        let raw = request(
+            server.port(),
+            "GET",
+            &format!("/bkt/{}", server.key(i)),
+            &[],
+            b"",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!((raw.status, &raw.body[..]), (200, &body[..]));
+        assert_eq!(
+            http_date(server.last_modified(i)),
+            "Mon, 01 Jan 2024 02:57:41 GMT"
+        );
+        assert_eq!(
+            http_date(Timestamp::from_unix_millis(0).unwrap()),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+
+        // Keys the bucket does not hold.
+        for missing in [
+            server.key(2500),
+            "ct/2024/01/01/obj-0000000001.json".to_string(),
+            "other".to_string(),
+        ] {
+            let err = s3
+                .get_object()
+                .bucket("bkt")
+                .key(&missing)
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Some("NoSuchKey"), "{missing}");
+            assert!(err.into_service_error().is_no_such_key());
+            let err = s3
+                .head_object()
+                .bucket("bkt")
+                .key(&missing)
+                .send()
+                .await
+                .unwrap_err();
+            assert!(err.into_service_error().is_not_found(), "{missing}");
+        }
+        let err = s3
+            .get_object()
+            .bucket("nope")
+            .key(server.key(0))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("NoSuchBucket"));
+        // Ranges, versions and conditions are not implemented.
+        let err = s3
+            .get_object()
+            .bucket("bkt")
+            .key(server.key(0))
+            .range("bytes=0-1")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("NotImplemented"));
+        let err = s3
+            .get_object()
+            .bucket("bkt")
+            .key(server.key(0))
+            .version_id("v1")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("NotImplemented"));
+
+        let stats = server.stats();
+        assert_eq!(
+            (stats.get_objects, stats.head_objects, stats.pages),
+            (3, 2, 1)
+        );
+        assert_eq!(stats.body_bytes, 3 * body.len() as u64);
+        // 3 missing keys twice, a missing bucket, a range and a version.
+        assert_eq!(stats.errors, 9);
     }
 
     #[tokio::test]
