@@ -3,7 +3,10 @@
 //!
 //! Each format's group measures, on the same generated input:
 //! - `logferry/parse`: [`Format::decode`] of the whole input into typed records;
-//! - `logferry/parse+json`: the same plus encoding every record as a JSON line;
+//! - `logferry/parse+json`: the same plus encoding every record as a JSON line with
+//!   `logferry_core::json` (what the ingester does);
+//! - `logferry/parse+serde_json`: the same records encoded by `serde_json::to_writer` (the
+//!   encoder `logferry_core::json` replaced: same text);
 //! - `vrl/parse` (alb, vpcflow, syslog): a compiled VRL program `. = parse_aws_alb_log!(.message)`
 //!   (resp. `parse_aws_vpc_flow_log!`, `parse_syslog!`) resolved per line against an event
 //!   holding the line as `message`, as Vector's `remap` transform does;
@@ -58,15 +61,36 @@ fn vrl_run(program: &Program, lines: &[&str], encode: bool, out: &mut Vec<u8>) -
     ok
 }
 
-fn logferry_run(format: &Format, input: &[u8], encode: bool, out: &mut Vec<u8>) -> u64 {
+/// How `logferry_run` encodes each record.
+#[derive(Clone, Copy)]
+enum Encode {
+    /// Not at all (parse only).
+    No,
+    /// `Record::write_json_str` (`logferry_core::json`), what the ingester runs.
+    Logferry,
+    /// `serde_json::to_writer` of the same record: the encoder it replaced.
+    SerdeJson,
+}
+
+fn logferry_run(format: &Format, input: &[u8], encode: Encode, out: &mut Vec<u8>) -> u64 {
+    let mut text = String::with_capacity(4096);
     let summary = format
         .decode(input, &DecodeOptions::default(), |item| {
             if let Ok(located) = item {
-                if encode {
-                    out.clear();
-                    located.record.write_json(out);
-                } else {
-                    black_box(located.record.timestamp());
+                match encode {
+                    Encode::No => {
+                        black_box(located.record.timestamp());
+                    }
+                    Encode::Logferry => {
+                        text.clear();
+                        located.record.write_json_str(&mut text);
+                        black_box(&text);
+                    }
+                    Encode::SerdeJson => {
+                        out.clear();
+                        serde_json::to_writer(&mut *out, &located.record).expect("records encode");
+                        black_box(&out);
+                    }
                 }
             }
         })
@@ -79,7 +103,7 @@ fn bench_format(c: &mut Criterion, name: &str, vrl_source: Option<&str>) {
     let format = Format::new(name, &FormatOptions::new()).expect("the format exists");
     let lines: Vec<&str> = input.lines().collect();
     let mut out = Vec::with_capacity(64 * 1024);
-    let records = logferry_run(&format, input.as_bytes(), false, &mut out);
+    let records = logferry_run(&format, input.as_bytes(), Encode::No, &mut out);
     eprintln!(
         "{name}: {} bytes, {} lines, {} records, mean line {:.0} bytes",
         input.len(),
@@ -92,10 +116,27 @@ fn bench_format(c: &mut Criterion, name: &str, vrl_source: Option<&str>) {
     let mut group = c.benchmark_group(format!("parse/{name}"));
     group.throughput(Throughput::Bytes(input.len() as u64));
     group.bench_function("logferry/parse", |b| {
-        b.iter(|| logferry_run(&format, black_box(input.as_bytes()), false, &mut out))
+        b.iter(|| logferry_run(&format, black_box(input.as_bytes()), Encode::No, &mut out))
     });
     group.bench_function("logferry/parse+json", |b| {
-        b.iter(|| logferry_run(&format, black_box(input.as_bytes()), true, &mut out))
+        b.iter(|| {
+            logferry_run(
+                &format,
+                black_box(input.as_bytes()),
+                Encode::Logferry,
+                &mut out,
+            )
+        })
+    });
+    group.bench_function("logferry/parse+serde_json", |b| {
+        b.iter(|| {
+            logferry_run(
+                &format,
+                black_box(input.as_bytes()),
+                Encode::SerdeJson,
+                &mut out,
+            )
+        })
     });
     if let Some(source) = vrl_source {
         let program = vrl_program(source);
