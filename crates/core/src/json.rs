@@ -152,6 +152,14 @@ impl Compound<'_> {
     }
 }
 
+macro_rules! integers {
+    ($($method:ident: $ty:ty),*) => {
+        $(fn $method(self, v: $ty) -> Result<(), JsonError> {
+            self.integer(v)
+        })*
+    };
+}
+
 impl<'a> ser::Serializer for Encoder<'a> {
     type Ok = ();
     type Error = JsonError;
@@ -167,36 +175,10 @@ impl<'a> ser::Serializer for Encoder<'a> {
         self.out.push_str(if v { "true" } else { "false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), JsonError> {
-        self.integer(v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), JsonError> {
-        self.integer(v)
-    }
+    integers!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128);
+
     fn serialize_f32(self, v: f32) -> Result<(), JsonError> {
         if v.is_finite() {
             self.out.push_str(zmij::Buffer::new().format_finite(v));
@@ -400,7 +382,10 @@ impl ser::SerializeMap for Compound<'_> {
     type Error = JsonError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), JsonError> {
         self.comma();
-        key.serialize(KeyEncoder { out: self.out })?;
+        key.serialize(TextEncoder {
+            out: self.out,
+            raw: false,
+        })?;
         self.out.push(':');
         Ok(())
     }
@@ -422,7 +407,10 @@ impl ser::SerializeStruct for Compound<'_> {
         value: &T,
     ) -> Result<(), JsonError> {
         if self.raw {
-            return value.serialize(RawEncoder { out: self.out });
+            return value.serialize(TextEncoder {
+                out: self.out,
+                raw: true,
+            });
         }
         self.comma();
         write_str(self.out, key);
@@ -453,33 +441,58 @@ impl ser::SerializeStructVariant for Compound<'_> {
     }
 }
 
-fn key_must_be_a_string() -> JsonError {
-    JsonError("key must be a string".into())
-}
-
-/// Object keys: strings, and integers, chars and bools written as strings (as serde_json does).
-struct KeyEncoder<'a> {
+/// Object keys (`raw == false`): strings, and integers, chars and bools written as strings
+/// (as serde_json does). The text of a `RawValue` (`raw == true`): a string written as it is.
+struct TextEncoder<'a> {
     out: &'a mut String,
+    raw: bool,
 }
 
-impl KeyEncoder<'_> {
+impl TextEncoder<'_> {
+    /// An integer or bool key, quoted.
     fn quoted(self, text: &str) -> Result<(), JsonError> {
+        if self.raw {
+            return Err(self.unsupported());
+        }
         self.out.push('"');
         self.out.push_str(text);
         self.out.push('"');
         Ok(())
     }
+
+    fn integer(self, v: impl itoa::Integer) -> Result<(), JsonError> {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+
+    fn unsupported(&self) -> JsonError {
+        JsonError(
+            if self.raw {
+                "a raw JSON value must be text"
+            } else {
+                "key must be a string"
+            }
+            .into(),
+        )
+    }
 }
 
-macro_rules! integer_keys {
-    ($($method:ident: $ty:ty),*) => {
-        $(fn $method(self, v: $ty) -> Result<(), JsonError> {
-            self.quoted(itoa::Buffer::new().format(v))
+macro_rules! unsupported {
+    ($($method:ident($($arg:ty),*)),*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<(), JsonError> {
+            Err(self.unsupported())
         })*
     };
 }
 
-impl ser::Serializer for KeyEncoder<'_> {
+macro_rules! unsupported_compound {
+    ($($method:ident($($arg:ty),*) -> $ret:ident),*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<Self::$ret, JsonError> {
+            Err(self.unsupported())
+        })*
+    };
+}
+
+impl ser::Serializer for TextEncoder<'_> {
     type Ok = ();
     type Error = JsonError;
     type SerializeSeq = Impossible<(), JsonError>;
@@ -490,15 +503,39 @@ impl ser::Serializer for KeyEncoder<'_> {
     type SerializeStruct = Impossible<(), JsonError>;
     type SerializeStructVariant = Impossible<(), JsonError>;
 
-    integer_keys!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+    integers!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
         serialize_u64: u64, serialize_u128: u128);
 
+    unsupported!(
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(&'static str)
+    );
+
+    unsupported_compound!(serialize_seq(Option<usize>) -> SerializeSeq,
+        serialize_tuple(usize) -> SerializeTuple,
+        serialize_tuple_struct(&'static str, usize) -> SerializeTupleStruct,
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> SerializeTupleVariant,
+        serialize_map(Option<usize>) -> SerializeMap,
+        serialize_struct(&'static str, usize) -> SerializeStruct,
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> SerializeStructVariant);
+
     fn serialize_str(self, v: &str) -> Result<(), JsonError> {
-        write_str(self.out, v);
+        if self.raw {
+            self.out.push_str(v);
+        } else {
+            write_str(self.out, v);
+        }
         Ok(())
     }
     fn serialize_char(self, v: char) -> Result<(), JsonError> {
+        if self.raw {
+            return Err(self.unsupported());
+        }
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
     fn serialize_bool(self, v: bool) -> Result<(), JsonError> {
@@ -510,6 +547,9 @@ impl ser::Serializer for KeyEncoder<'_> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), JsonError> {
+        if self.raw {
+            return Err(self.unsupported());
+        }
         self.serialize_str(variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -520,28 +560,14 @@ impl ser::Serializer for KeyEncoder<'_> {
         value.serialize(self)
     }
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<(), JsonError> {
+        if self.raw {
+            self.out.push_str(&value.to_string());
+            return Ok(());
+        }
         Encoder { out: self.out }.collect_str(value)
     }
-    fn serialize_f32(self, _v: f32) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_f64(self, _v: f64) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_none(self) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
     fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_unit(self) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
+        Err(self.unsupported())
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -550,190 +576,7 @@ impl ser::Serializer for KeyEncoder<'_> {
         _variant: &'static str,
         _value: &T,
     ) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, JsonError> {
-        Err(key_must_be_a_string())
-    }
-}
-
-/// The text of a `RawValue`, written as it is.
-struct RawEncoder<'a> {
-    out: &'a mut String,
-}
-
-fn raw_value_must_be_text() -> JsonError {
-    JsonError("a raw JSON value must be text".into())
-}
-
-impl ser::Serializer for RawEncoder<'_> {
-    type Ok = ();
-    type Error = JsonError;
-    type SerializeSeq = Impossible<(), JsonError>;
-    type SerializeTuple = Impossible<(), JsonError>;
-    type SerializeTupleStruct = Impossible<(), JsonError>;
-    type SerializeTupleVariant = Impossible<(), JsonError>;
-    type SerializeMap = Impossible<(), JsonError>;
-    type SerializeStruct = Impossible<(), JsonError>;
-    type SerializeStructVariant = Impossible<(), JsonError>;
-
-    fn serialize_str(self, v: &str) -> Result<(), JsonError> {
-        self.out.push_str(v);
-        Ok(())
-    }
-    fn serialize_bool(self, _v: bool) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_i64(self, _v: i64) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_i8(self, _v: i8) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_i16(self, _v: i16) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_i32(self, _v: i32) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_u8(self, _v: u8) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_u16(self, _v: u16) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_u32(self, _v: u32) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_u64(self, _v: u64) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_f32(self, _v: f32) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_f64(self, _v: f64) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_char(self, _v: char) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_none(self) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_unit(self) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-    ) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _value: &T,
-    ) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<(), JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, JsonError> {
-        Err(raw_value_must_be_text())
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, JsonError> {
-        Err(raw_value_must_be_text())
+        Err(self.unsupported())
     }
 }
 

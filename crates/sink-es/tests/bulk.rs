@@ -5,29 +5,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Cluster, acked, events, events_with};
+use common::{Cluster, acked, events, events_with, expected_documents};
 use logferry_core::{AckStatus, AckToken};
 use logferry_sink_es::{
-    AuthConfig, Compression, DeadLetterConfig, DeadLetterWriter, DocumentId, EsEvent, IdMode,
-    OpType,
+    AuthConfig, Compression, DeadLetterConfig, DeadLetterWriter, DocumentId, IdMode, OpType,
 };
 use logferry_testkit::{BulkServer, ItemFault};
 use serde_json::Value;
 
 const SHUTDOWN: Duration = Duration::from_secs(10);
-
-/// The `_id` and document each event must be indexed as.
-fn expected_documents(batch: &[EsEvent]) -> Vec<(String, Value)> {
-    batch
-        .iter()
-        .map(|e| {
-            let id = DocumentId::for_event(IdMode::Position, e)
-                .unwrap()
-                .to_string();
-            (id, serde_json::from_str(&e.json).unwrap())
-        })
-        .collect()
-}
 
 /// The testkit server holds exactly `expected` in `index`.
 fn assert_holds_exactly(server: &BulkServer, index: &str, expected: &[(String, Value)]) {

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{acked, events};
+use common::{acked, events, expected_documents};
 use logferry_core::AckStatus;
-use logferry_sink_es::{DocumentId, EsConfig, EsError, IdMode, OutputConfig};
+use logferry_sink_es::{EsConfig, EsError, OutputConfig};
 use logferry_testkit::{BulkServer, tls_fixture};
 use serde_json::Value;
 
@@ -94,15 +94,7 @@ async fn https_with_the_ca_file_indexes_exact_documents() {
     assert!(config.tls.verify_certificate);
     let sink = config.build("es", None).await.unwrap();
     let (batch, ack) = events("alb/tls.log.gz", 0, 250);
-    let expected: BTreeMap<String, Value> = batch
-        .iter()
-        .map(|e| {
-            let id = DocumentId::for_event(IdMode::Position, e)
-                .unwrap()
-                .to_string();
-            (id, serde_json::from_str(&e.json).unwrap())
-        })
-        .collect();
+    let expected: BTreeMap<String, Value> = expected_documents(&batch).into_iter().collect();
     assert_eq!(expected.len(), 250);
     sink.send(batch).await.unwrap();
     assert_eq!(acked(ack).await, AckStatus::Delivered);

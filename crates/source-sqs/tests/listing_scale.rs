@@ -10,14 +10,16 @@
 //!
 //! The tests of this binary run one at a time (they share the allocator's counters).
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use logferry_source_sqs::{AwsClients, AwsConfig, Checkpoint, Lister};
-use logferry_testkit::{ListingServer, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+use logferry_source_sqs::{AwsClients, Checkpoint, Lister};
+use logferry_testkit::ListingServer;
 
 /// Live heap bytes of the process and their peak since the last [`reset_peak`].
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -122,16 +124,7 @@ const EARLY_PAGES: u64 = 50;
 
 /// S3 clients for the server, built the way the ingester builds them.
 async fn clients(server: &ListingServer) -> AwsClients {
-    AwsClients::new(&AwsConfig {
-        region: Some("us-east-1".into()),
-        endpoint: Some(server.endpoint()),
-        force_path_style: true,
-        aws_key_id: Some(TEST_ACCESS_KEY_ID.into()),
-        aws_sec_key: Some(TEST_SECRET_ACCESS_KEY.into()),
-        ..AwsConfig::default()
-    })
-    .await
-    .unwrap()
+    common::clients_at(server.endpoint()).await
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use logferry_core::{AckReceiver, AckToken, Timestamp};
-use logferry_sink_es::{AuthConfig, EsConfig, EsEvent, EventOrigin};
+use logferry_sink_es::{AuthConfig, DocumentId, EsConfig, EsEvent, EventOrigin, IdMode};
 use logferry_testkit::BulkServer;
 use serde_json::Value;
 
@@ -176,4 +176,17 @@ pub async fn acked(receiver: AckReceiver) -> logferry_core::AckStatus {
     tokio::time::timeout(Duration::from_secs(30), receiver)
         .await
         .expect("acknowledged in time")
+}
+
+/// The `_id` and document each event must be indexed as.
+pub fn expected_documents(batch: &[EsEvent]) -> Vec<(String, Value)> {
+    batch
+        .iter()
+        .map(|e| {
+            let id = DocumentId::for_event(IdMode::Position, e)
+                .unwrap()
+                .to_string();
+            (id, serde_json::from_str(&e.json).unwrap())
+        })
+        .collect()
 }

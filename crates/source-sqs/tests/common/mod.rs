@@ -15,9 +15,15 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// S3 and SQS clients for `moto` with the test credentials.
 pub(crate) async fn clients(moto: &MotoServer) -> AwsClients {
+    clients_at(moto.endpoint()).await
+}
+
+/// S3 and SQS clients for a local endpoint with the test credentials, built the way the
+/// ingester builds them.
+pub(crate) async fn clients_at(endpoint: String) -> AwsClients {
     AwsClients::new(&AwsConfig {
         region: Some("us-east-1".into()),
-        endpoint: Some(moto.endpoint()),
+        endpoint: Some(endpoint),
         force_path_style: true,
         aws_key_id: Some(TEST_ACCESS_KEY_ID.into()),
         aws_sec_key: Some(TEST_SECRET_ACCESS_KEY.into()),
