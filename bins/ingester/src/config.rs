@@ -91,6 +91,10 @@ impl IngesterConfig {
         for (id, output) in &file.outputs {
             output
                 .validate()
+                .and_then(|()| match output {
+                    OutputConfig::Elasticsearch(es) => es.check_files(),
+                    OutputConfig::Ndjson(_) => Ok(()),
+                })
                 .map_err(|e| es_error(&invalid, &format!("outputs.{id}"), e))?;
         }
         if let Some(dead_letter) = &file.dead_letter {

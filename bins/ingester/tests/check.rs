@@ -105,6 +105,12 @@ fn bad_configurations_exit_2_naming_file_line_and_key() {
             "aws.endpoint",
         ),
         (
+            "missing-ca",
+            line_of("index ="),
+            "tls = { ca_file = \"no-such-ca.pem\" }",
+            "outputs.es.tls.ca_file",
+        ),
+        (
             "bad-batch",
             line_of("index ="),
             "batch_max_events = 0",

@@ -176,8 +176,22 @@ pub fn interpolate_env(
 /// let text = "[sources.app]\ntype = \"tail\"\nbatch_size = 0\n";
 /// assert_eq!(logferry_core::find_line(text, "sources.app", "batch_size"), 3);
 /// assert_eq!(logferry_core::find_line(text, "sources.app", "missing"), 1);
+/// // A table written inline: the line of its key in the parent table.
+/// let text = "[outputs.es]\nhosts = []\ntls = { ca_file = \"ca.pem\" }\n";
+/// assert_eq!(logferry_core::find_line(text, "outputs.es.tls", "ca_file"), 3);
 /// ```
 pub fn find_line(text: &str, table: &str, key: &str) -> usize {
+    match find_in_table(text, table, key) {
+        0 => match table.rsplit_once('.') {
+            // No `[table]` header: an inline table or dotted keys in its parent.
+            Some((parent, name)) => find_line(text, parent, name),
+            None => 0,
+        },
+        line => line,
+    }
+}
+
+fn find_in_table(text: &str, table: &str, key: &str) -> usize {
     let mut in_table = false;
     let mut header_line = 0;
     for (i, raw) in text.lines().enumerate() {

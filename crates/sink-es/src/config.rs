@@ -291,6 +291,20 @@ impl EsConfig {
         }
     }
 
+    /// Reads the files the configuration names (`tls.ca_file`) as starting the output will,
+    /// so that `check` and start-up validation catch an unusable one; the error names the key
+    /// and the file. [`EsConfig::validate`] does no I/O.
+    pub fn check_files(&self) -> Result<(), EsError> {
+        if self.tls.ca_file.is_none() {
+            return Ok(());
+        }
+        match crate::tls::client_config(&self.tls, false) {
+            Ok(_) => Ok(()),
+            Err(EsError::Tls { reason }) => Err(invalid("tls.ca_file", reason)),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Checks every value without doing any I/O; errors name the key.
     pub fn validate(&self) -> Result<(), EsError> {
         if self.hosts.is_empty() {
