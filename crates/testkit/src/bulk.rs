@@ -24,7 +24,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -39,10 +38,10 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
 use crate::TestkitError;
+use crate::http::Background;
 
 /// How an item of a bulk request is made to fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -247,48 +246,18 @@ impl BulkServerBuilder {
             Some((cert, key)) => Some(tls_acceptor(cert, key)?),
             None => None,
         };
-        let io = |context: &str| {
-            let context = context.to_string();
-            move |source| TestkitError::Io { context, source }
-        };
-        let listener =
-            std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(io("binding the bulk server"))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(io("configuring the bulk server socket"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(io("reading the bulk server address"))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             auth: self.auth,
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(io("starting the bulk server runtime"))?;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let serving = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("bulk-server".to_string())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = accept_loop(listener, serving, acceptor) => {}
-                        _ = stop_rx => {}
-                    }
-                });
-            })
-            .map_err(io("spawning the bulk server thread"))?;
+        let server = Background::start("bulk", move |listener| {
+            accept_loop(listener, serving, acceptor)
+        })?;
         Ok(BulkServer {
-            addr,
+            server,
             tls: self.tls.is_some(),
             shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
         })
     }
 }
@@ -311,30 +280,17 @@ impl BulkServerBuilder {
 /// assert_eq!(server.document("logs", "b").unwrap()["n"], 2);
 /// ```
 pub struct BulkServer {
-    addr: SocketAddr,
+    server: Background,
     tls: bool,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for BulkServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .field("tls", &self.tls)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for BulkServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -353,7 +309,7 @@ impl BulkServer {
     /// [`BulkServerBuilder::tls`].
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}", self.addr)
+        format!("{scheme}://{}", self.server.addr())
     }
 
     /// Whether the server serves HTTPS ([`BulkServerBuilder::tls`]).
@@ -370,7 +326,7 @@ impl BulkServer {
 
     /// The loopback port.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.server.addr().port()
     }
 
     /// Answers the next `n` requests (of any kind) with `status` (429, 503, ...) without

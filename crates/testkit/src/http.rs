@@ -1,8 +1,84 @@
-//! A minimal HTTP/1.1 client for loopback test servers (one request per connection).
+//! A minimal HTTP/1.1 client for loopback test servers (one request per connection), and the
+//! thread the test kit's own servers run on.
 
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::TestkitError;
+
+/// A server on a free loopback port, served by `serve` on a thread and runtime of its own until
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct Background {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Binds `127.0.0.1:0` and runs `serve(listener)`; `name` names the server in errors and
+    /// its thread.
+    pub(crate) fn start<F, Fut>(name: &str, serve: F) -> Result<Background, TestkitError>
+    where
+        F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        let io = |what: &str| {
+            let context = format!("{what} the {name} server");
+            move |source| TestkitError::Io { context, source }
+        };
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(io("binding"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(io("configuring the socket of"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(io("reading the address of"))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(io("starting the runtime of"))?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("{name}-server"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = serve(listener) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .map_err(io("spawning the thread of"))?;
+        Ok(Background {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 /// A response: status code and body.
 #[derive(Debug)]

@@ -43,7 +43,6 @@
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine;
@@ -54,9 +53,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use logferry_core::Timestamp;
-use tokio::sync::oneshot;
 
 use crate::TestkitError;
+use crate::http::Background;
 
 /// Keys per page at most, whatever `max-keys` asks (S3's limit).
 pub const S3_MAX_KEYS: usize = 1000;
@@ -269,15 +268,9 @@ impl ListingServerBuilder {
 
     /// Binds a free loopback port and starts serving on a thread of its own.
     pub fn start(self) -> Result<ListingServer, TestkitError> {
-        let io = |context: &str| {
-            let context = context.to_string();
-            move |source| TestkitError::Io { context, source }
-        };
-        let invalid = |message: &str| {
-            io("configuring the listing server")(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                message.to_string(),
-            ))
+        let invalid = |message: &str| TestkitError::Io {
+            context: "configuring the listing server".to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, message.to_string()),
         };
         if self.objects > MAX_OBJECTS {
             return Err(invalid("more objects than MAX_OBJECTS"));
@@ -288,14 +281,6 @@ impl ListingServerBuilder {
         if self.objects / self.per_day > 2_000_000 {
             return Err(invalid("the keys' dates would pass the year 9999"));
         }
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .map_err(io("binding the listing server"))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(io("configuring the listing server socket"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(io("reading the listing server address"))?;
         let shared = Arc::new(Shared {
             bucket: VirtualBucket {
                 name: self.bucket,
@@ -308,32 +293,9 @@ impl ListingServerBuilder {
             page_limit: self.page_limit,
             stats: Mutex::new(ListingStats::default()),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(io("starting the listing server runtime"))?;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let serving = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("listing-server".to_string())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    tokio::select! {
-                        () = accept_loop(listener, serving) => {}
-                        _ = stop_rx => {}
-                    }
-                });
-            })
-            .map_err(io("spawning the listing server thread"))?;
-        Ok(ListingServer {
-            addr,
-            shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let server = Background::start("listing", move |listener| accept_loop(listener, serving))?;
+        Ok(ListingServer { server, shared })
     }
 }
 
@@ -351,33 +313,20 @@ impl ListingServerBuilder {
 /// assert!(server.endpoint().starts_with("http://127.0.0.1:"));
 /// ```
 pub struct ListingServer {
-    addr: SocketAddr,
+    server: Background,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for ListingServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ListingServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .field("bucket", &self.shared.bucket)
             .field(
                 "object_body_len",
                 &self.shared.body.as_ref().map(Bytes::len),
             )
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for ListingServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -390,12 +339,12 @@ impl ListingServer {
 
     /// `http://127.0.0.1:PORT`, the S3 endpoint URL to give a path-style client.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The loopback port.
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.server.addr().port()
     }
 
     /// The bucket's name.
