@@ -819,21 +819,13 @@ fn percent_decode(text: &str, plus_is_space: bool) -> Option<String> {
 mod tests {
     use std::time::Duration;
 
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_s3::error::ProvideErrorMetadata;
 
     use super::*;
     use crate::http::{form_encode, request};
 
     fn client(server: &ListingServer) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(crate::TEST_REGION))
-            .endpoint_url(server.endpoint())
-            .force_path_style(true)
-            .credentials_provider(Credentials::new("k", "s", None, None, "test"))
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        crate::s3::s3_client_at(server.endpoint(), "k", "s")
     }
 
     fn get(server: &ListingServer, path_and_query: &str) -> (u16, String) {

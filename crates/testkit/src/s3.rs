@@ -34,21 +34,7 @@ impl MotoServer {
 
     /// An S3 client for this server signing with the given access key.
     pub fn s3_client_with_keys(&self, access_key_id: &str, secret_access_key: &str) -> Client {
-        let credentials = Credentials::new(
-            access_key_id,
-            secret_access_key,
-            None,
-            None,
-            "logferry-testkit",
-        );
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(TEST_REGION))
-            .endpoint_url(self.endpoint())
-            .force_path_style(true)
-            .credentials_provider(credentials)
-            .build();
-        Client::from_conf(config)
+        s3_client_at(self.endpoint(), access_key_id, secret_access_key)
     }
 
     /// Creates a bucket (in `us-east-1`).
@@ -107,4 +93,27 @@ impl MotoServer {
             .map_err(s3_err("GetObject body"))?;
         Ok(data.into_bytes().to_vec())
     }
+}
+
+/// A path-style S3 client for a local `endpoint` in [`TEST_REGION`], signing with the given key.
+pub(crate) fn s3_client_at(
+    endpoint: String,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> Client {
+    let credentials = Credentials::new(
+        access_key_id,
+        secret_access_key,
+        None,
+        None,
+        "logferry-testkit",
+    );
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(TEST_REGION))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(credentials)
+        .build();
+    Client::from_conf(config)
 }
