@@ -49,6 +49,26 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends an integer as JSON (the text serde_json writes for it).
+pub fn write_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Appends a signed integer as JSON (the text serde_json writes for it).
+pub fn write_i64(out: &mut String, v: i64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Appends a float as JSON: the shortest text that reads back as `v`, as serde_json writes
+/// it; `null` for NaN and infinities (as serde_json does).
+pub fn write_f64(out: &mut String, v: f64) {
+    if v.is_finite() {
+        out.push_str(zmij::Buffer::new().format_finite(v));
+    } else {
+        out.push_str("null");
+    }
+}
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
@@ -127,11 +147,7 @@ impl Encoder<'_> {
     }
 
     fn float(self, v: f64) -> Result<(), JsonError> {
-        if v.is_finite() {
-            self.out.push_str(zmij::Buffer::new().format_finite(v));
-        } else {
-            self.out.push_str("null");
-        }
+        write_f64(self.out, v);
         Ok(())
     }
 }

@@ -205,6 +205,17 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Appends the RFC 3339 form as a JSON string (the text its `Serialize` gives through
+    /// serde_json).
+    pub fn write_json(&self, out: &mut String) {
+        let mut buf = [0u8; MAX_RFC3339_LEN];
+        out.push('"');
+        out.push_str(self.format_rfc3339(&mut buf));
+        out.push('"');
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; MAX_RFC3339_LEN];

@@ -30,6 +30,7 @@ use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 
 use crate::error::ParseError;
 use crate::fields::{dash_none, host_port, opt_f64, parse_u64, rfc3339};
+use crate::members::{Members, SerdeMembers, TextMembers, WriteJson};
 
 /// The text fields of an ALB record, by their index in [`AlbRecord::spans`].
 #[derive(Clone, Copy, Debug)]
@@ -181,20 +182,20 @@ impl<'a> AlbRecord<'a> {
     }
 }
 
-impl Serialize for AlbRecord<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("AlbRecord", self.member_count())?;
+impl AlbRecord<'_> {
+    /// The JSON members, in order (see the type's documentation).
+    fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
         macro_rules! text {
             ($name:literal, $field:ident) => {
                 if let Some(text) = self.text(Field::$field) {
-                    out.serialize_field($name, &text)?;
+                    out.member($name, text)?;
                 }
             };
         }
         macro_rules! list {
             ($name:literal, $field:ident, $sep:literal, $numbers:literal) => {
                 if let Some(text) = self.text(Field::$field) {
-                    out.serialize_field(
+                    out.member(
                         $name,
                         &List {
                             text,
@@ -208,12 +209,12 @@ impl Serialize for AlbRecord<'_> {
         macro_rules! value {
             ($name:literal, $value:expr) => {
                 if let Some(value) = $value {
-                    out.serialize_field($name, &value)?;
+                    out.member($name, &value)?;
                 }
             };
         }
         let time = |i: usize| Some(self.times[i]).filter(|t| !t.is_nan());
-        out.serialize_field("@timestamp", &self.timestamp)?;
+        out.member("@timestamp", &self.timestamp)?;
         text!("type", Type);
         text!("elb", Elb);
         text!("client_ip", ClientIp);
@@ -250,7 +251,23 @@ impl Serialize for AlbRecord<'_> {
         text!("transformed_host", TransformedHost);
         text!("transformed_uri", TransformedUri);
         text!("request_transform_status", RequestTransformStatus);
-        out.end()
+        Ok(())
+    }
+
+    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
+    /// serde_json, written directly.
+    pub(crate) fn write_json_str(&self, out: &mut String) {
+        let mut members = TextMembers::begin(out);
+        let Ok(()) = self.members(&mut members);
+        members.end();
+    }
+}
+
+impl Serialize for AlbRecord<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = SerdeMembers(serializer.serialize_struct("AlbRecord", self.member_count())?);
+        self.members(&mut out)?;
+        out.0.end()
     }
 }
 
@@ -590,6 +607,25 @@ impl<'a> List<'a> {
         self.text
             .split(self.separator)
             .filter(|item| !item.is_empty())
+    }
+}
+
+impl WriteJson for List<'_> {
+    fn write_json(&self, out: &mut String) {
+        out.push('[');
+        for (i, item) in self.items().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if item == "-" {
+                out.push_str("null");
+            } else if let Some(n) = parse_u64(item).filter(|_| self.numbers) {
+                n.write_json(out);
+            } else {
+                item.write_json(out);
+            }
+        }
+        out.push(']');
     }
 }
 

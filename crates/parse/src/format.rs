@@ -409,6 +409,9 @@ impl Record<'_> {
     /// Appends the record's JSON object to `out` (the text of [`Record::write_json`], encoded
     /// by [`logferry_core::json`], without a byte buffer to check for UTF-8).
     pub fn write_json_str(&self, out: &mut String) {
+        if let Record::Alb(r) = self {
+            return r.write_json_str(out);
+        }
         // Records serialize only strings, numbers, sequences, maps and raw JSON: this cannot fail.
         let _ = logferry_core::json::to_string_into(self, out);
     }

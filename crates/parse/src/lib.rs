@@ -59,6 +59,7 @@ mod framing;
 mod json;
 mod jsonobj;
 mod jsonstream;
+mod members;
 mod s3access;
 mod syslog;
 mod vpcflow;

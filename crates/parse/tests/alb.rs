@@ -14,13 +14,21 @@ fn format() -> Format {
     Format::new("alb", &FormatOptions::new()).unwrap()
 }
 
+/// Parses one line through the public API. The record's fast JSON writer (`write_json`, the
+/// ingester's path) must give exactly serde_json's text for it, so every test here checks both.
 fn parse(line: &str) -> Result<Value, logferry_parse::ParseError> {
     let format = format();
     let mut parser = format.line_parser();
     // Blank lines carry no record: `null`.
-    parser
-        .parse_line(line)
-        .map(|record| serde_json::to_value(record).unwrap())
+    parser.parse_line(line).map(|record| {
+        let serde_text = serde_json::to_string(&record).unwrap();
+        if let Some(record) = &record {
+            let mut fast = Vec::new();
+            record.write_json(&mut fast);
+            assert_eq!(String::from_utf8(fast).unwrap(), serde_text, "{line}");
+        }
+        serde_json::from_str(&serde_text).unwrap()
+    })
 }
 
 /// Every `fixtures/alb/NAME.log` decodes to exactly `NAME.expected.json` (an array with one
@@ -41,7 +49,13 @@ fn documented_examples() {
         let mut records = Vec::new();
         format()
             .decode(&input[..], &DecodeOptions::default(), |item| match item {
-                Ok(located) => records.push(serde_json::to_value(&located.record).unwrap()),
+                Ok(located) => {
+                    let mut fast = Vec::new();
+                    located.record.write_json(&mut fast);
+                    let serde_text = serde_json::to_string(&located.record).unwrap();
+                    assert_eq!(String::from_utf8(fast).unwrap(), serde_text);
+                    records.push(serde_json::from_str(&serde_text).unwrap());
+                }
                 Err(err) => panic!("{}: {err}", path.display()),
             })
             .unwrap();

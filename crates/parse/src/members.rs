@@ -1,0 +1,134 @@
+//! One list of a record's JSON members, written two ways: through serde (`Serialize`, for
+//! `serde_json::to_value` and any other serializer) or straight into a `String` (the hot
+//! path: keys are the parser's own literals, so they are copied, never escaped or scanned).
+//!
+//! A record type writes its members once, in `fn members<M: Members>(&self, m: &mut M)`; its
+//! `Serialize` impl passes a [`SerdeMembers`], and its fast writer a [`TextMembers`]. Both
+//! give the same text (tests compare them for every format that has a fast writer).
+
+use logferry_core::Timestamp;
+use logferry_core::json;
+use serde::Serialize;
+use serde::ser::SerializeStruct;
+
+/// A value that can be written as JSON straight into a `String`, with the same text serde_json
+/// gives for its `Serialize`.
+pub(crate) trait WriteJson: Serialize {
+    fn write_json(&self, out: &mut String);
+}
+
+impl WriteJson for str {
+    #[inline]
+    fn write_json(&self, out: &mut String) {
+        json::write_str(out, self);
+    }
+}
+
+impl WriteJson for &str {
+    #[inline]
+    fn write_json(&self, out: &mut String) {
+        json::write_str(out, self);
+    }
+}
+
+impl WriteJson for u64 {
+    #[inline]
+    fn write_json(&self, out: &mut String) {
+        json::write_u64(out, *self);
+    }
+}
+
+impl WriteJson for u16 {
+    #[inline]
+    fn write_json(&self, out: &mut String) {
+        json::write_u64(out, u64::from(*self));
+    }
+}
+
+impl WriteJson for i64 {
+    #[inline]
+    fn write_json(&self, out: &mut String) {
+        json::write_i64(out, *self);
+    }
+}
+
+impl WriteJson for f64 {
+    #[inline]
+    fn write_json(&self, out: &mut String) {
+        json::write_f64(out, *self);
+    }
+}
+
+impl WriteJson for Timestamp {
+    #[inline]
+    fn write_json(&self, out: &mut String) {
+        Timestamp::write_json(self, out);
+    }
+}
+
+/// Where a record's members go.
+pub(crate) trait Members {
+    type Error;
+    /// One member. `key` is a literal of the parser that needs no JSON escaping.
+    fn member<T: WriteJson + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Self::Error>;
+}
+
+/// Members through serde's `SerializeStruct`.
+pub(crate) struct SerdeMembers<S>(pub(crate) S);
+
+impl<S: SerializeStruct> Members for SerdeMembers<S> {
+    type Error = S::Error;
+    #[inline]
+    fn member<T: WriteJson + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), S::Error> {
+        self.0.serialize_field(key, value)
+    }
+}
+
+/// Members appended to a `String` as compact JSON, after a `{` the caller wrote.
+pub(crate) struct TextMembers<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> TextMembers<'a> {
+    /// Writes `{`; [`TextMembers::end`] writes `}`.
+    pub(crate) fn begin(out: &'a mut String) -> TextMembers<'a> {
+        out.push('{');
+        TextMembers { out, first: true }
+    }
+
+    pub(crate) fn end(self) {
+        self.out.push('}');
+    }
+}
+
+impl Members for TextMembers<'_> {
+    type Error = std::convert::Infallible;
+    #[inline]
+    fn member<T: WriteJson + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Self::Error> {
+        debug_assert!(
+            !key.bytes().any(|b| matches!(b, b'"' | b'\\' | 0..=0x1f)),
+            "member keys are literals that need no escaping: {key:?}"
+        );
+        if !std::mem::take(&mut self.first) {
+            self.out.push(',');
+        }
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+        value.write_json(self.out);
+        Ok(())
+    }
+}
