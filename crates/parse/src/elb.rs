@@ -10,10 +10,11 @@
 //! `ssl_protocol` (AWS has not added any) are ignored, as for the other AWS formats.
 
 use logferry_core::Timestamp;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::alb::{Cursor, aws_time, ip_port, seconds, split_request, status_code, trim_line_end};
 use crate::error::ParseError;
+use crate::members::{CountMembers, Members, SerdeMembers, TextMembers};
 
 /// One Classic Load Balancer access log entry.
 ///
@@ -34,44 +35,26 @@ use crate::error::ParseError;
 /// assert!(json.get("elb_status_code").is_none());
 /// assert!(json.get("request_verb").is_none());
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ElbRecord<'a> {
-    #[serde(rename = "@timestamp")]
     timestamp: Timestamp,
     elb: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     client_ip: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     client_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     backend_ip: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     backend_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_processing_time: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     backend_processing_time: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     response_processing_time: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     elb_status_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     backend_status_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     received_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     sent_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_verb: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_proto: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     ssl_cipher: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     ssl_protocol: Option<&'a str>,
 }
 
@@ -89,6 +72,61 @@ impl ElbRecord<'_> {
     /// `backend_status_code` (HTTP listeners): the status code of the instance's response.
     pub fn backend_status_code(&self) -> Option<u16> {
         self.backend_status_code
+    }
+}
+
+impl ElbRecord<'_> {
+    /// The JSON members, in order (see the type's documentation).
+    fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
+        macro_rules! present {
+            ($($field:ident),*) => {
+                $(
+                    if let Some(value) = &self.$field {
+                        out.member(stringify!($field), value)?;
+                    }
+                )*
+            };
+        }
+        out.member("@timestamp", &self.timestamp)?;
+        out.member("elb", self.elb)?;
+        present!(
+            client_ip,
+            client_port,
+            backend_ip,
+            backend_port,
+            request_processing_time,
+            backend_processing_time,
+            response_processing_time,
+            elb_status_code,
+            backend_status_code,
+            received_bytes,
+            sent_bytes,
+            request_verb,
+            request_url,
+            request_proto,
+            user_agent,
+            ssl_cipher,
+            ssl_protocol
+        );
+        Ok(())
+    }
+
+    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
+    /// serde_json, written directly.
+    pub(crate) fn write_json_str(&self, out: &mut String) {
+        let mut members = TextMembers::begin(out);
+        let Ok(()) = self.members(&mut members);
+        members.end();
+    }
+}
+
+impl Serialize for ElbRecord<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut count = CountMembers::default();
+        let Ok(()) = self.members(&mut count);
+        let mut out = SerdeMembers(serializer.serialize_struct("ElbRecord", count.0)?);
+        self.members(&mut out)?;
+        out.0.end()
     }
 }
 

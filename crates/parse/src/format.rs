@@ -406,14 +406,26 @@ impl Record<'_> {
         out.extend_from_slice(text.as_bytes());
     }
 
-    /// Appends the record's JSON object to `out` (the text of [`Record::write_json`], encoded
-    /// by [`logferry_core::json`], without a byte buffer to check for UTF-8).
+    /// Appends the record's JSON object to `out` (the text of [`Record::write_json`], without
+    /// a byte buffer to check for UTF-8): written directly by the line formats whose records
+    /// have a fast writer, encoded by [`logferry_core::json`] for the others. Either way, the
+    /// text `serde_json` gives for the record.
     pub fn write_json_str(&self, out: &mut String) {
-        if let Record::Alb(r) = self {
-            return r.write_json_str(out);
+        match self {
+            Record::Alb(r) => r.write_json_str(out),
+            Record::Elb(r) => r.write_json_str(out),
+            Record::CloudFront(_)
+            | Record::S3Access(_)
+            | Record::VpcFlow(_)
+            | Record::Syslog(_)
+            | Record::Json(_)
+            | Record::CloudWatch(_)
+            | Record::Raw(_) => {
+                // Records serialize only strings, numbers, sequences, maps and raw JSON: this
+                // cannot fail.
+                let _ = logferry_core::json::to_string_into(self, out);
+            }
         }
-        // Records serialize only strings, numbers, sequences, maps and raw JSON: this cannot fail.
-        let _ = logferry_core::json::to_string_into(self, out);
     }
 }
 

@@ -3,8 +3,9 @@
 //! path: keys are the parser's own literals, so they are copied, never escaped or scanned).
 //!
 //! A record type writes its members once, in `fn members<M: Members>(&self, m: &mut M)`; its
-//! `Serialize` impl passes a [`SerdeMembers`], and its fast writer a [`TextMembers`]. Both
-//! give the same text (tests compare them for every format that has a fast writer).
+//! `Serialize` impl passes a [`SerdeMembers`] (a struct, as `#[derive(Serialize)]` gives; its
+//! length counted by [`CountMembers`]), and its fast writer a [`TextMembers`]. Both give the
+//! same text (tests compare them for every format that has a fast writer).
 
 use logferry_core::Timestamp;
 use logferry_core::json;
@@ -89,6 +90,24 @@ impl<S: SerializeStruct> Members for SerdeMembers<S> {
         value: &T,
     ) -> Result<(), S::Error> {
         self.0.serialize_field(key, value)
+    }
+}
+
+/// Counts the members: the length `serialize_struct` is given (as `#[derive(Serialize)]` gives
+/// it, the members actually written).
+#[derive(Default)]
+pub(crate) struct CountMembers(pub(crate) usize);
+
+impl Members for CountMembers {
+    type Error = std::convert::Infallible;
+    #[inline]
+    fn member<T: WriteJson + ?Sized>(
+        &mut self,
+        _key: &'static str,
+        _value: &T,
+    ) -> Result<(), Self::Error> {
+        self.0 += 1;
+        Ok(())
     }
 }
 
