@@ -414,8 +414,8 @@ impl Record<'_> {
         match self {
             Record::Alb(r) => r.write_json_str(out),
             Record::Elb(r) => r.write_json_str(out),
+            Record::S3Access(r) => r.write_json_str(out),
             Record::CloudFront(_)
-            | Record::S3Access(_)
             | Record::VpcFlow(_)
             | Record::Syslog(_)
             | Record::Json(_)

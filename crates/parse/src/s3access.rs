@@ -16,10 +16,11 @@
 
 use logferry_core::Timestamp;
 use memchr::memchr;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::error::ParseError;
 use crate::fields::{Fields, opt_u64, request_line};
+use crate::members::{CountMembers, Members, SerdeMembers, TextMembers};
 
 /// One S3 server access log record.
 ///
@@ -42,67 +43,37 @@ use crate::fields::{Fields, opt_u64, request_line};
 /// assert_eq!(json["source_region"], "us-east-1");
 /// assert!(json.get("referer").is_none());
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct S3AccessRecord<'a> {
-    #[serde(rename = "@timestamp")]
     timestamp: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
     bucket_owner: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     bucket: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     remote_ip: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     requester: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     operation: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_verb: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_proto: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     http_status: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     error_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     bytes_sent: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     object_size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     total_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     turn_around_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     referer: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     version_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     host_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     signature_version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     cipher_suite: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     authentication_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     host_header: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     tls_version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     access_point_arn: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     acl_required: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     source_region: Option<&'a str>,
 }
 
@@ -125,6 +96,72 @@ impl<'a> S3AccessRecord<'a> {
     /// The HTTP status code of the response (`HTTP status`).
     pub fn http_status(&self) -> Option<u64> {
         self.http_status
+    }
+}
+
+impl S3AccessRecord<'_> {
+    /// The JSON members, in order (see the type's documentation).
+    fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
+        macro_rules! present {
+            ($($field:ident),*) => {
+                $(
+                    if let Some(value) = &self.$field {
+                        out.member(stringify!($field), value)?;
+                    }
+                )*
+            };
+        }
+        out.member("@timestamp", &self.timestamp)?;
+        present!(
+            bucket_owner,
+            bucket,
+            remote_ip,
+            requester,
+            request_id,
+            operation,
+            key,
+            request_uri,
+            request_verb,
+            request_url,
+            request_proto,
+            http_status,
+            error_code,
+            bytes_sent,
+            object_size,
+            total_time,
+            turn_around_time,
+            referer,
+            user_agent,
+            version_id,
+            host_id,
+            signature_version,
+            cipher_suite,
+            authentication_type,
+            host_header,
+            tls_version,
+            access_point_arn,
+            acl_required,
+            source_region
+        );
+        Ok(())
+    }
+
+    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
+    /// serde_json, written directly.
+    pub(crate) fn write_json_str(&self, out: &mut String) {
+        let mut members = TextMembers::begin(out);
+        let Ok(()) = self.members(&mut members);
+        members.end();
+    }
+}
+
+impl Serialize for S3AccessRecord<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut count = CountMembers::default();
+        let Ok(()) = self.members(&mut count);
+        let mut out = SerdeMembers(serializer.serialize_struct("S3AccessRecord", count.0)?);
+        self.members(&mut out)?;
+        out.0.end()
     }
 }
 
