@@ -415,9 +415,9 @@ impl Record<'_> {
             Record::Alb(r) => r.write_json_str(out),
             Record::Elb(r) => r.write_json_str(out),
             Record::S3Access(r) => r.write_json_str(out),
+            Record::Syslog(r) => r.write_json_str(out),
             Record::CloudFront(_)
             | Record::VpcFlow(_)
-            | Record::Syslog(_)
             | Record::Json(_)
             | Record::CloudWatch(_)
             | Record::Raw(_) => {

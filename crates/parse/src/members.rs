@@ -39,6 +39,13 @@ impl WriteJson for u64 {
     }
 }
 
+impl WriteJson for u8 {
+    #[inline]
+    fn write_json(&self, out: &mut String) {
+        json::write_u64(out, u64::from(*self));
+    }
+}
+
 impl WriteJson for u16 {
     #[inline]
     fn write_json(&self, out: &mut String) {

@@ -20,9 +20,10 @@ mod rfc5424;
 mod sd;
 
 use logferry_core::Timestamp;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::error::ParseError;
+use crate::members::{CountMembers, Members, SerdeMembers, TextMembers};
 
 use sd::StructuredData;
 
@@ -61,26 +62,18 @@ const MAX_PRI: u8 = 191;
 /// assert_eq!(json["ident"], "evntslog");
 /// assert_eq!(json["structured_data"]["exampleSDID@32473"]["eventSource"], "Application");
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SyslogRecord<'a> {
-    #[serde(rename = "@timestamp")]
     timestamp: Timestamp,
     facility: &'static str,
     severity: &'static str,
     priority: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     ident: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pid: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     msgid: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     structured_data: Option<StructuredData<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<u8>,
 }
 
@@ -138,6 +131,45 @@ impl<'a> SyslogRecord<'a> {
     /// The message text (MSG), without RFC 5424's UTF-8 byte order mark.
     pub fn message(&self) -> Option<&'a str> {
         self.message
+    }
+}
+
+impl SyslogRecord<'_> {
+    /// The JSON members, in order (see the type's documentation).
+    fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
+        macro_rules! present {
+            ($($field:ident),*) => {
+                $(
+                    if let Some(value) = &self.$field {
+                        out.member(stringify!($field), value)?;
+                    }
+                )*
+            };
+        }
+        out.member("@timestamp", &self.timestamp)?;
+        out.member("facility", self.facility)?;
+        out.member("severity", self.severity)?;
+        out.member("priority", &self.priority)?;
+        present!(host, ident, pid, msgid, structured_data, message, version);
+        Ok(())
+    }
+
+    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
+    /// serde_json, written directly.
+    pub(crate) fn write_json_str(&self, out: &mut String) {
+        let mut members = TextMembers::begin(out);
+        let Ok(()) = self.members(&mut members);
+        members.end();
+    }
+}
+
+impl Serialize for SyslogRecord<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut count = CountMembers::default();
+        let Ok(()) = self.members(&mut count);
+        let mut out = SerdeMembers(serializer.serialize_struct("SyslogRecord", count.0)?);
+        self.members(&mut out)?;
+        out.0.end()
     }
 }
 
@@ -209,6 +241,17 @@ fn non_empty(s: &str) -> Option<&str> {
     if s.is_empty() { None } else { Some(s) }
 }
 
+/// The record's JSON through serde_json, after checking that the direct writer gives the same
+/// text.
+#[cfg(test)]
+fn checked_json(record: &SyslogRecord<'_>) -> serde_json::Value {
+    let text = serde_json::to_string(record).unwrap();
+    let mut fast = String::new();
+    record.write_json_str(&mut fast);
+    assert_eq!(fast, text);
+    serde_json::from_str(&text).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +261,7 @@ mod tests {
     }
 
     fn json(line: &str) -> serde_json::Value {
-        serde_json::to_value(parse_at(line, now).unwrap()).unwrap()
+        checked_json(&parse_at(line, now).unwrap())
     }
 
     #[test]
@@ -277,17 +320,21 @@ mod tests {
     #[test]
     fn serializes_in_fluentd_shape() {
         let line = r#"<165>1 2003-10-11T22:14:15.003Z host app 42 ID7 [a@1 k="v"] hi"#;
-        let mut out = Vec::new();
-        serde_json::to_writer(&mut out, &parse_at(line, now).unwrap()).unwrap();
+        let record = parse_at(line, now).unwrap();
+        let mut out = String::new();
+        record.write_json_str(&mut out);
+        assert_eq!(out, serde_json::to_string(&record).unwrap());
         assert_eq!(
-            std::str::from_utf8(&out).unwrap(),
+            out,
             r#"{"@timestamp":"2003-10-11T22:14:15.003Z","facility":"local4","severity":"notice","priority":165,"host":"host","ident":"app","pid":"42","msgid":"ID7","structured_data":{"a@1":{"k":"v"}},"message":"hi","version":1}"#
         );
         let line = "<34>Oct 11 22:14:15 mymachine su: 'su root' failed";
-        let mut out = Vec::new();
-        serde_json::to_writer(&mut out, &parse_at(line, now).unwrap()).unwrap();
+        let record = parse_at(line, now).unwrap();
+        let mut out = String::new();
+        record.write_json_str(&mut out);
+        assert_eq!(out, serde_json::to_string(&record).unwrap());
         assert_eq!(
-            std::str::from_utf8(&out).unwrap(),
+            out,
             r#"{"@timestamp":"2023-10-11T22:14:15Z","facility":"auth","severity":"crit","priority":34,"host":"mymachine","ident":"su","message":"'su root' failed"}"#
         );
     }

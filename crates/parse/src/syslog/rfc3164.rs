@@ -200,7 +200,7 @@ mod tests {
     }
 
     fn parse_now(line: &str, now: &str) -> Value {
-        serde_json::to_value(parse(13, line, || at(now))).unwrap()
+        crate::syslog::checked_json(&parse(13, line, || at(now)))
     }
 
     fn fields(line: &str) -> Value {

@@ -71,14 +71,14 @@ mod tests {
     }
 
     fn fields(header: &str) -> Result<serde_json::Value, ParseError> {
-        parse(165, header, now).map(|r| serde_json::to_value(r).unwrap())
+        parse(165, header, now).map(|r| crate::syslog::checked_json(&r))
     }
 
     #[test]
     fn reads_nil_values() {
         let r = parse(14, "- - - - - -", now).unwrap();
         assert_eq!(r.timestamp(), now());
-        let j = serde_json::to_value(&r).unwrap();
+        let j = crate::syslog::checked_json(&r);
         assert_eq!(
             j,
             serde_json::json!({"@timestamp": "2024-03-15T12:00:00Z", "facility": "user",

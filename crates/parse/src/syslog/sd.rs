@@ -6,14 +6,19 @@
 //! name repeated within an element (RFC 5424 allows it, e.g. `origin`'s `ip`) becomes an array
 //! of its values; a repeated SD-ID (which RFC 5424 forbids) has its parameters merged. Those
 //! rare cases are serialized through a small index built at serialization time.
+//!
+//! The same JSON is written two ways: through serde (`Serialize`) or straight into a `String`
+//! ([`WriteJson`], the ingester's path); both give serde_json's text.
 
 use std::collections::HashMap;
 use std::fmt;
 
+use logferry_core::json;
 use memchr::{memchr, memchr2};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::error::ParseError;
+use crate::members::WriteJson;
 
 const FIELD: &str = "structured_data";
 
@@ -181,10 +186,24 @@ impl Serialize for StructuredData<'_> {
     }
 }
 
-impl StructuredData<'_> {
+/// Elements merged by SD-ID, in order of first appearance: each SD-ID with its parameters,
+/// each parameter name with its values (in order of first appearance too).
+type Merged<'a> = Vec<(&'a str, Vec<(&'a str, Vec<Value<'a>>)>)>;
+
+impl<'a> StructuredData<'a> {
     /// Serializes data with repeated SD-IDs or parameter names: elements merged by SD-ID,
     /// repeated parameters as arrays, both in order of first appearance.
     fn serialize_merged<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let merged = self.merged();
+        let mut map = serializer.serialize_map(Some(merged.len()))?;
+        for (id, params) in &merged {
+            map.serialize_entry(id, &MergedParams(params))?;
+        }
+        map.end()
+    }
+
+    /// The elements merged by SD-ID (see [`Merged`]).
+    fn merged(&self) -> Merged<'a> {
         type Element<'a> = (Vec<(&'a str, Vec<Value<'a>>)>, HashMap<&'a str, usize>);
         let mut order: Vec<(&str, Element<'_>)> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
@@ -207,11 +226,67 @@ impl StructuredData<'_> {
                 at = next;
             }
         }
-        let mut map = serializer.serialize_map(Some(order.len()))?;
-        for (id, (params, _)) in &order {
-            map.serialize_entry(id, &MergedParams(params))?;
+        order
+            .into_iter()
+            .map(|(id, (params, _))| (id, params))
+            .collect()
+    }
+}
+
+impl WriteJson for StructuredData<'_> {
+    fn write_json(&self, out: &mut String) {
+        out.push('{');
+        if self.distinct {
+            for (i, (id, mut at)) in self.elements().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                // SD-IDs and parameter names may hold `\`: escaped like any map key.
+                json::write_str(out, id);
+                out.push_str(":{");
+                let mut first = true;
+                while let Ok(Some(((name, value), next))) = read_param(self.text, at) {
+                    if !std::mem::take(&mut first) {
+                        out.push(',');
+                    }
+                    json::write_str(out, name);
+                    out.push(':');
+                    Value(value).write_json(out);
+                    at = next;
+                }
+                out.push('}');
+            }
+        } else {
+            for (i, (id, params)) in self.merged().iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json::write_str(out, id);
+                out.push_str(":{");
+                for (j, (name, values)) in params.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    json::write_str(out, name);
+                    out.push(':');
+                    match values.as_slice() {
+                        [one] => one.write_json(out),
+                        many => {
+                            out.push('[');
+                            for (k, value) in many.iter().enumerate() {
+                                if k > 0 {
+                                    out.push(',');
+                                }
+                                value.write_json(out);
+                            }
+                            out.push(']');
+                        }
+                    }
+                }
+                out.push('}');
+            }
         }
-        map.end()
+        out.push('}');
     }
 }
 
@@ -275,6 +350,16 @@ impl Serialize for Value<'_> {
     }
 }
 
+impl WriteJson for Value<'_> {
+    fn write_json(&self, out: &mut String) {
+        if memchr(b'\\', self.0.as_bytes()).is_none() {
+            json::write_str(out, self.0);
+        } else {
+            json::write_str(out, &self.to_string());
+        }
+    }
+}
+
 impl fmt::Display for Value<'_> {
     /// Writes the value with `\"`, `\\` and `\]` resolved; other backslashes stay.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -308,14 +393,23 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// serde_json's text for `data`, after checking that the direct writer gives the same.
+    fn checked_text(data: &StructuredData<'_>) -> String {
+        let text = serde_json::to_string(data).unwrap();
+        let mut fast = String::new();
+        data.write_json(&mut fast);
+        assert_eq!(fast, text);
+        text
+    }
+
     fn sd(s: &str) -> (serde_json::Value, &str) {
         let (data, rest) = StructuredData::parse(s).unwrap();
-        (serde_json::to_value(data).unwrap(), rest)
+        (serde_json::from_str(&checked_text(&data)).unwrap(), rest)
     }
 
     fn sd_text(s: &str) -> String {
         let (data, _) = StructuredData::parse(s).unwrap();
-        serde_json::to_string(&data).unwrap()
+        checked_text(&data)
     }
 
     #[test]
@@ -365,7 +459,7 @@ mod tests {
         let many: String = (0..40).map(|i| format!("[id{i} k=\"{i}\"]")).collect();
         let (data, _) = StructuredData::parse(&many).unwrap();
         assert!(!data.distinct);
-        let v = serde_json::to_value(data).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&checked_text(&data)).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 40);
         assert_eq!(v["id39"]["k"], "39");
     }
