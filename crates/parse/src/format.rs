@@ -416,11 +416,8 @@ impl Record<'_> {
             Record::Elb(r) => r.write_json_str(out),
             Record::S3Access(r) => r.write_json_str(out),
             Record::Syslog(r) => r.write_json_str(out),
-            Record::CloudFront(_)
-            | Record::VpcFlow(_)
-            | Record::Json(_)
-            | Record::CloudWatch(_)
-            | Record::Raw(_) => {
+            Record::VpcFlow(r) => r.write_json_str(out),
+            Record::CloudFront(_) | Record::Json(_) | Record::CloudWatch(_) | Record::Raw(_) => {
                 // Records serialize only strings, numbers, sequences, maps and raw JSON: this
                 // cannot fail.
                 let _ = logferry_core::json::to_string_into(self, out);

@@ -4,13 +4,14 @@
 //!
 //! A record type writes its members once, in `fn members<M: Members>(&self, m: &mut M)`; its
 //! `Serialize` impl passes a [`SerdeMembers`] (a struct, as `#[derive(Serialize)]` gives; its
-//! length counted by [`CountMembers`]), and its fast writer a [`TextMembers`]. Both give the
-//! same text (tests compare them for every format that has a fast writer).
+//! length counted by [`CountMembers`]) or a [`SerdeMapMembers`] (a map, for records whose
+//! members follow a layout read from the input), and its fast writer a [`TextMembers`]. Both
+//! give the same text (tests compare them for every format that has a fast writer).
 
 use logferry_core::Timestamp;
 use logferry_core::json;
 use serde::Serialize;
-use serde::ser::SerializeStruct;
+use serde::ser::{SerializeMap, SerializeStruct};
 
 /// A value that can be written as JSON straight into a `String`, with the same text serde_json
 /// gives for its `Serialize`.
@@ -97,6 +98,21 @@ impl<S: SerializeStruct> Members for SerdeMembers<S> {
         value: &T,
     ) -> Result<(), S::Error> {
         self.0.serialize_field(key, value)
+    }
+}
+
+/// Members through serde's `SerializeMap` (through serde_json, the same object as a struct).
+pub(crate) struct SerdeMapMembers<S>(pub(crate) S);
+
+impl<S: SerializeMap> Members for SerdeMapMembers<S> {
+    type Error = S::Error;
+    #[inline]
+    fn member<T: WriteJson + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), S::Error> {
+        self.0.serialize_entry(key, value)
     }
 }
 
