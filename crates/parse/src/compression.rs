@@ -48,46 +48,61 @@ impl Compression {
 /// and returns it with the scheme found. Nothing is read beyond what the caller consumes:
 /// decompression streams.
 pub fn decompress<'r, R: BufRead + 'r>(
-    mut reader: R,
+    reader: R,
 ) -> io::Result<(Compression, Box<dyn BufRead + 'r>)> {
-    let compression = {
-        let prefix = reader.fill_buf()?;
-        // A short first read (a pipe) could cut the magic: gather up to 4 bytes.
-        if prefix.len() < 4 && !prefix.is_empty() {
-            let mut head = prefix.to_vec();
-            reader.consume(head.len());
-            let mut rest = [0u8; 4];
-            while head.len() < 4 {
-                let n = reader.read(&mut rest[..4 - head.len()])?;
-                if n == 0 {
-                    break;
-                }
-                head.extend_from_slice(&rest[..n]);
-            }
-            let compression = Compression::detect(&head);
-            let chained = io::Cursor::new(head).chain(reader);
-            return Ok((compression, wrap(compression, BufReader::new(chained))?));
-        }
-        Compression::detect(prefix)
-    };
-    Ok((compression, wrap(compression, reader)?))
+    let (compression, source) = sniff(reader)?;
+    Ok((
+        compression,
+        match compression {
+            Compression::None => source,
+            Compression::Gzip => Box::new(BufReader::with_capacity(
+                DECODED_BUFFER,
+                flate2::bufread::MultiGzDecoder::new(source),
+            )),
+            Compression::Zstd => Box::new(BufReader::with_capacity(
+                DECODED_BUFFER,
+                zstd::stream::read::Decoder::with_buffer(source)?,
+            )),
+        },
+    ))
 }
 
-fn wrap<'r, R: BufRead + 'r>(
-    compression: Compression,
+/// [`decompress`] without a buffer after the decompressor: for a reader that brings its own
+/// ([`crate::Framer`]), so the decompressor writes straight into it.
+pub fn decompress_read<'r, R: BufRead + 'r>(
     reader: R,
-) -> io::Result<Box<dyn BufRead + 'r>> {
-    Ok(match compression {
-        Compression::None => Box::new(reader),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            DECODED_BUFFER,
-            flate2::bufread::MultiGzDecoder::new(reader),
-        )),
-        Compression::Zstd => Box::new(BufReader::with_capacity(
-            DECODED_BUFFER,
-            zstd::stream::read::Decoder::with_buffer(reader)?,
-        )),
-    })
+) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
+    let (compression, source) = sniff(reader)?;
+    Ok((
+        compression,
+        match compression {
+            Compression::None => Box::new(source),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(source)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(source)?),
+        },
+    ))
+}
+
+/// The compression `reader`'s first bytes show, and a reader that still yields them.
+fn sniff<'r, R: BufRead + 'r>(mut reader: R) -> io::Result<(Compression, Box<dyn BufRead + 'r>)> {
+    let prefix = reader.fill_buf()?;
+    // A short first read (a pipe) could cut the magic: gather up to 4 bytes.
+    if prefix.len() < 4 && !prefix.is_empty() {
+        let mut head = prefix.to_vec();
+        reader.consume(head.len());
+        let mut rest = [0u8; 4];
+        while head.len() < 4 {
+            let n = reader.read(&mut rest[..4 - head.len()])?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&rest[..n]);
+        }
+        let compression = Compression::detect(&head);
+        let chained = io::Cursor::new(head).chain(reader);
+        return Ok((compression, Box::new(BufReader::new(chained))));
+    }
+    Ok((Compression::detect(prefix), Box::new(reader)))
 }
 
 #[cfg(test)]
@@ -95,10 +110,15 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Both entry points, which must agree.
     fn read_all(data: &[u8]) -> (Compression, String) {
         let (c, mut r) = decompress(data).unwrap();
         let mut s = String::new();
         r.read_to_string(&mut s).unwrap();
+        let (c2, mut r2) = decompress_read(data).unwrap();
+        let mut s2 = String::new();
+        r2.read_to_string(&mut s2).unwrap();
+        assert_eq!((c, &s), (c2, &s2));
         (c, s)
     }
 

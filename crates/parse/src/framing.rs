@@ -1,6 +1,6 @@
 //! Splits a byte stream into lines with a maximum length, tracking line numbers and offsets.
 
-use std::io::BufRead;
+use std::io::Read;
 
 use memchr::memchr;
 
@@ -26,9 +26,14 @@ pub struct Frame<'b> {
     pub text: Result<&'b str, FrameError>,
 }
 
-/// Reads lines from a [`BufRead`] without ever holding more than `max_line` bytes of one:
-/// what [`crate::Format::decode`] uses, public for readers that parse line by line themselves
+/// Reads lines from a byte stream, each at most `max_line` bytes long: what
+/// [`crate::Format::decode`] uses, public for readers that parse line by line themselves
 /// ([`crate::Format::line_parser`]) and need each line's number, offset and text.
+///
+/// The framer reads into its own buffer (64 KiB, grown only while one line needs more, up to
+/// `max_line` + 1 bytes) and hands out lines as slices of it: a decompressor can write
+/// straight into that buffer and no line is copied. Pass it an unbuffered reader; a
+/// `BufReader` works too but adds one copy.
 ///
 /// ```
 /// use logferry_parse::{FrameError, Framer};
@@ -49,14 +54,24 @@ pub struct Framer<R> {
     reader: R,
     max_line: usize,
     max_input: Option<u64>,
+    /// Bytes read and not yet framed are `buf[pos..end]`.
     buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// `buf[pos..pos + scanned]` holds no `\n`.
+    scanned: usize,
+    eof: bool,
     lossy: String,
     number: u64,
     offset: u64,
 }
 
-impl<R: BufRead> Framer<R> {
-    /// Lines of `reader`, each at most `max_line` bytes; reading more than `max_input`
+/// The framer's read buffer, and how much it asks of the reader at least.
+const BUFFER: usize = 64 * 1024;
+
+impl<R: Read> Framer<R> {
+    /// A framer over `reader`. Lines longer than `max_line` bytes (without the line end) are
+    /// reported as [`FrameError::TooLong`] and skipped; reading more than `max_input`
     /// bytes in all is an error ([`DecodeError::TooLarge`]).
     pub fn new(reader: R, max_line: usize, max_input: Option<u64>) -> Framer<R> {
         Framer {
@@ -64,6 +79,10 @@ impl<R: BufRead> Framer<R> {
             max_line,
             max_input,
             buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            scanned: 0,
+            eof: false,
             lossy: String::new(),
             number: 0,
             offset: 0,
@@ -77,66 +96,52 @@ impl<R: BufRead> Framer<R> {
 
     /// The next line, or `None` at the end of input. A last line without `\n` is a line.
     pub fn next_line(&mut self) -> Result<Option<Frame<'_>>, DecodeError> {
-        self.buf.clear();
         let start = self.offset;
+        // A line longer than `max_line` is dropped as it is read: its bytes are skipped.
         let mut too_long = false;
-        let mut consumed_any = false;
-        loop {
-            let available = match self.reader.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(DecodeError::Io(e)),
-            };
-            if available.is_empty() {
-                if !consumed_any {
+        let (content, taken) = loop {
+            let pending = &self.buf[self.pos + self.scanned..self.end];
+            if let Some(i) = memchr(b'\n', pending) {
+                let content = self.scanned + i;
+                break (content, content + 1);
+            }
+            self.scanned = self.end - self.pos;
+            if self.scanned > self.max_line {
+                // Too long already: skip what is buffered and keep looking for its end.
+                too_long = true;
+                self.consume(self.scanned)?;
+            }
+            if self.eof || !self.fill()? {
+                self.eof = true;
+                if self.end == self.pos {
+                    if too_long {
+                        break (0, 0);
+                    }
                     return Ok(None);
                 }
-                break;
+                // The last line has no line end.
+                break (self.end - self.pos, self.end - self.pos);
             }
-            consumed_any = true;
-            let (take, done) = match memchr(b'\n', available) {
-                Some(p) => (p + 1, true),
-                None => (available.len(), false),
-            };
-            if !too_long {
-                let content = if done { take - 1 } else { take };
-                if self.buf.len() + content > self.max_line {
-                    too_long = true;
-                    self.buf.clear();
-                } else {
-                    self.buf.extend_from_slice(&available[..take]);
-                }
-            }
-            self.reader.consume(take);
-            self.offset += take as u64;
-            if let Some(limit) = self.max_input
-                && self.offset > limit
-            {
-                return Err(DecodeError::TooLarge { limit });
-            }
-            if done {
-                break;
-            }
-        }
+        };
+        let begin = self.pos;
+        self.consume(taken)?;
         self.number += 1;
         let number = self.number;
-        if too_long {
+        if too_long || content > self.max_line {
             return Ok(Some(Frame {
                 number,
                 offset: start,
                 text: Err(FrameError::TooLong),
             }));
         }
-        if self.buf.last() == Some(&b'\n') {
-            self.buf.pop();
+        let mut line = &self.buf[begin..begin + content];
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
         }
-        if self.buf.last() == Some(&b'\r') {
-            self.buf.pop();
-        }
-        let text = match std::str::from_utf8(&self.buf) {
+        let text = match std::str::from_utf8(line) {
             Ok(s) => s,
             Err(_) => {
-                self.lossy = String::from_utf8_lossy(&self.buf).into_owned();
+                self.lossy = String::from_utf8_lossy(line).into_owned();
                 &self.lossy
             }
         };
@@ -145,6 +150,51 @@ impl<R: BufRead> Framer<R> {
             offset: start,
             text: Ok(text),
         }))
+    }
+
+    /// Marks `n` buffered bytes as framed.
+    fn consume(&mut self, n: usize) -> Result<(), DecodeError> {
+        self.pos += n;
+        self.scanned = 0;
+        self.offset += n as u64;
+        match self.max_input {
+            Some(limit) if self.offset > limit => Err(DecodeError::TooLarge { limit }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads more input after the unframed bytes; `false` at the end of input.
+    fn fill(&mut self) -> Result<bool, DecodeError> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+        }
+        if self.buf.len() - self.end < BUFFER / 4 {
+            if self.pos > 0 {
+                // Move the unframed bytes to the front.
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+            }
+            // Grow only while one line needs it: up to `max_line` + 1 bytes and the line end.
+            let wanted = (self.end + BUFFER)
+                .min(self.max_line.saturating_add(2).max(BUFFER))
+                .max(self.end + 1);
+            if self.buf.len() < wanted {
+                self.buf.resize(wanted, 0);
+            }
+        }
+        loop {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DecodeError::Io(e)),
+            }
+        }
     }
 }
 
@@ -181,6 +231,85 @@ mod tests {
         assert_eq!(out[0], (1, 0, Err(FrameError::TooLong)));
         assert_eq!(out[1], (2, 11, Ok("ok".into())));
         assert_eq!(out[2], (3, 14, Ok("\u{fffd}\u{fffd}".into())));
+    }
+
+    /// Hands out its input in chunks of the given sizes (cycled), like a decompressor or a
+    /// socket would.
+    struct Chunked<'a> {
+        data: &'a [u8],
+        sizes: Vec<usize>,
+        next: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let size = self.sizes[self.next % self.sizes.len()];
+            self.next += 1;
+            let n = size.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// What the framer must give: the input split at `\n` (a last line without one counts),
+    /// lines over `max` bytes (before the line end) too long, `\r\n` trimmed, bad UTF-8
+    /// replaced.
+    fn model(input: &[u8], max: usize) -> Vec<(u64, u64, Result<String, FrameError>)> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        let mut pieces: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+        if pieces.last().is_some_and(|p| p.is_empty()) {
+            pieces.pop();
+        }
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let text = if piece.len() > max {
+                Err(FrameError::TooLong)
+            } else {
+                let trimmed = piece.strip_suffix(b"\r").unwrap_or(piece);
+                Ok(String::from_utf8_lossy(trimmed).into_owned())
+            };
+            out.push((i as u64 + 1, offset, text));
+            offset += piece.len() as u64 + 1;
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn frames_like_splitting_at_newlines(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::prelude::any::<u8>(),
+                    2 => proptest::prelude::Just(b'\n'),
+                    1 => proptest::prelude::Just(b'\r'),
+                ],
+                0..600,
+            ),
+            long_runs in 0usize..3,
+            max in 0usize..300,
+            sizes in proptest::collection::vec(1usize..200_000, 1..5),
+        ) {
+            // Some inputs get lines longer than the read buffer.
+            let mut input = input;
+            for _ in 0..long_runs {
+                input.extend(std::iter::repeat_n(b'x', BUFFER + 17));
+                input.push(b'\n');
+            }
+            for max in [max, BUFFER + 100, BUFFER * 3] {
+                let mut framer = Framer::new(
+                    Chunked { data: &input, sizes: sizes.clone(), next: 0 },
+                    max,
+                    None,
+                );
+                let mut got = Vec::new();
+                while let Some(f) = framer.next_line().unwrap() {
+                    got.push((f.number, f.offset, f.text.map(str::to_owned)));
+                }
+                proptest::prop_assert_eq!(framer.bytes_read(), input.len() as u64);
+                proptest::prop_assert_eq!(got, model(&input, max));
+            }
+        }
     }
 
     #[test]

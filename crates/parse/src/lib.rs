@@ -68,7 +68,7 @@ mod waf;
 pub use alb::AlbRecord;
 pub use cloudfront::CloudFrontRecord;
 pub use cloudwatch::CloudWatchRecord;
-pub use compression::{Compression, decompress};
+pub use compression::{Compression, decompress, decompress_read};
 pub use elb::ElbRecord;
 pub use error::{DecodeError, FormatError, LineError, ParseError, ParseErrorKind};
 pub use format::{

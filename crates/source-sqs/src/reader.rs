@@ -1,7 +1,7 @@
 //! Turning one object's bytes into events: decompress, frame, parse, add fields and origin.
 
 use std::cell::Cell;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
 use logferry_core::{AckToken, Batch, Event};
@@ -312,7 +312,7 @@ impl ObjectReader {
             count: &compressed,
         };
         let (compression, decoder) =
-            match logferry_parse::decompress(BufReader::with_capacity(READ_BUFFER, counted)) {
+            match logferry_parse::decompress_read(BufReader::with_capacity(READ_BUFFER, counted)) {
                 Ok(found) => found,
                 Err(e) => return Err(fail(self.io_kind(e, Compression::None, 0))),
             };
@@ -398,11 +398,8 @@ impl ObjectReader {
                 Err(other) => Err(io::Error::other(DocumentError(other.to_string()))),
             }
         } else {
-            let mut framer = logferry_parse::Framer::new(
-                BufReader::with_capacity(READ_BUFFER, limited),
-                self.max_line,
-                None,
-            );
+            // The framer has its own buffer: the decompressor writes into it.
+            let mut framer = logferry_parse::Framer::new(limited, self.max_line, None);
             let mut parser = format.line_parser();
             loop {
                 let frame = match framer.next_line() {
@@ -652,7 +649,7 @@ struct LimitedRead<'c, R> {
     cancelled: &'c Cell<bool>,
 }
 
-impl<R: BufRead> Read for LimitedRead<'_, R> {
+impl<R: Read> Read for LimitedRead<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.cancelled.get() {
             return Err(io::Error::other(Cancelled));
