@@ -26,7 +26,12 @@ pub struct ListedObject {
 }
 
 /// Lists the keys of a bucket under a prefix in key order, a page at a time, keeping only
-/// the last key seen (`start_after`): memory stays flat whatever the number of objects.
+/// the last key seen (where a resumed listing starts, with `start-after`) and S3's
+/// continuation token: memory stays flat whatever the number of objects.
+///
+/// After the first page an S3 listing goes on with the continuation token S3 returned, not
+/// `start-after` the last key: S3 may answer a truncated page with no keys at all (a prefix
+/// full of delete markers), after which only the token leads on.
 /// Objects whose LastModified is before `since` or at/after `until` are skipped.
 #[derive(Debug)]
 pub struct Lister {
@@ -36,6 +41,8 @@ pub struct Lister {
     since: Option<Timestamp>,
     until: Option<Timestamp>,
     start_after: Option<String>,
+    /// S3's `NextContinuationToken` of the last page.
+    continuation: Option<String>,
     page_size: usize,
     done: bool,
 }
@@ -54,6 +61,7 @@ impl Lister {
             since: None,
             until: None,
             start_after: None,
+            continuation: None,
             page_size: DEFAULT_PAGE_SIZE,
             done: false,
         }
@@ -105,7 +113,9 @@ impl Lister {
             };
             if let Some(last) = raw.last() {
                 self.start_after = Some(last.object.key.clone());
-            } else {
+            } else if self.continuation.is_none() {
+                // An empty page and nothing to go on with: only S3 (with a token) can have
+                // more after an empty page.
                 self.done = true;
             }
             let page: Vec<ListedObject> = raw
@@ -131,11 +141,18 @@ impl Lister {
                 "an S3 bucket needs AWS clients",
             ));
         };
+        // The token, once there is one, says where to go on; `start-after` starts the
+        // listing (after a checkpoint's key).
+        let (token, after) = match self.continuation.take() {
+            Some(token) => (Some(token), None),
+            None => (None, self.start_after.clone()),
+        };
         let response = s3
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(&self.prefix)
-            .set_start_after(self.start_after.clone())
+            .set_start_after(after)
+            .set_continuation_token(token)
             .max_keys(self.page_size as i32)
             .send()
             .await
@@ -164,7 +181,18 @@ impl Lister {
                 })
             })
             .collect();
-        if !truncated {
+        if truncated {
+            self.continuation = response.next_continuation_token().map(str::to_string);
+            if page.is_empty() && self.continuation.is_none() {
+                tracing::warn!(
+                    bucket = %self.bucket,
+                    prefix = %self.prefix,
+                    after = ?self.start_after,
+                    "S3 answered an empty truncated listing page without a continuation token; \
+                     the listing ends here."
+                );
+            }
+        } else {
             self.done = true;
         }
         Ok(page)

@@ -406,3 +406,43 @@ fn pages_shorter_than_max_keys_do_not_end_the_listing() {
     assert_eq!(listed, 10_000, "{:?}", server.stats());
     assert_eq!(server.stats().pages, 11);
 }
+
+/// S3 can answer a truncated page with no keys at all (a prefix full of delete markers);
+/// the listing goes on with the continuation token, and a resumed listing still starts after
+/// its checkpoint's key.
+#[test]
+fn empty_truncated_pages_do_not_end_the_listing() {
+    let _serial = serial();
+    let server = ListingServer::builder()
+        .bucket(BUCKET)
+        .prefix(PREFIX)
+        .objects(5_000)
+        .empty_pages_every(3)
+        .start()
+        .unwrap();
+    let runtime = runtime();
+    let clients = runtime.block_on(clients(&server));
+    let list_from = |start: Option<String>| {
+        let mut lister = Lister::new(Some(clients.s3.clone()), BUCKET, PREFIX).start_after(start);
+        let mut keys = Vec::new();
+        while let Some(page) = runtime.block_on(lister.next_page()).unwrap() {
+            keys.extend(page.into_iter().map(|o| o.object.key));
+        }
+        (keys, lister.last_key().map(str::to_string))
+    };
+    let (keys, last) = list_from(None);
+    let expected: Vec<String> = (0..5_000).map(|i| server.key(i)).collect();
+    assert_eq!(keys.len(), 5_000, "{:?}", server.stats());
+    assert_eq!(keys, expected);
+    assert_eq!(last.as_deref(), Some(server.key(4_999).as_str()));
+    let stats = server.stats();
+    // 5 pages of 1,000 keys and an empty page before every third page.
+    assert_eq!(stats.pages, 7, "{stats:?}");
+    assert_eq!(stats.continuation_requests, 6, "{stats:?}");
+
+    // Resumed from a checkpoint: `start-after` for the first page, tokens after it.
+    server.reset_stats();
+    let (keys, _) = list_from(Some(server.key(1_499)));
+    assert_eq!(keys, expected[1_500..]);
+    assert_eq!(server.stats().largest_start_after, Some(server.key(1_499)));
+}

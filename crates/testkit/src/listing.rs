@@ -192,6 +192,8 @@ struct Shared {
     bucket: VirtualBucket,
     body: Option<Bytes>,
     page_limit: usize,
+    /// Every `empty_every`-th page (0: none) is empty and truncated.
+    empty_every: u64,
     stats: Mutex<ListingStats>,
 }
 
@@ -209,6 +211,7 @@ pub struct ListingServerBuilder {
     objects: u64,
     per_day: u64,
     page_limit: usize,
+    empty_every: u64,
     body: Option<Bytes>,
 }
 
@@ -220,6 +223,7 @@ impl Default for ListingServerBuilder {
             objects: 0,
             per_day: DEFAULT_OBJECTS_PER_DAY,
             page_limit: S3_MAX_KEYS,
+            empty_every: 0,
             body: None,
         }
     }
@@ -258,6 +262,16 @@ impl ListingServerBuilder {
         self
     }
 
+    /// Answers every `n`-th ListObjectsV2 page (counting every page served) with no keys,
+    /// `IsTruncated` true and a continuation token that resumes where the page would have
+    /// started, as S3 can (a prefix full of delete markers): a lister that stops at an empty
+    /// page, or that can go on only by `start-after` its last key, ends early. 0 (the
+    /// default): never.
+    pub fn empty_pages_every(mut self, n: u64) -> ListingServerBuilder {
+        self.empty_every = n;
+        self
+    }
+
     /// Serves GetObject and HeadObject, every object having this body: its length becomes
     /// every object's `Size` in the listing too. Without it, objects have sizes from 512 B to
     /// 1 MiB computed from their index, and object requests are answered `NotImplemented`.
@@ -291,6 +305,7 @@ impl ListingServerBuilder {
             },
             body: self.body,
             page_limit: self.page_limit,
+            empty_every: self.empty_every,
             stats: Mutex::new(ListingStats::default()),
         });
         let serving = Arc::clone(&shared);
@@ -681,7 +696,10 @@ fn list(shared: &Shared, request: &Request<Incoming>) -> Result<String, S3Error>
         }
         (None, None) => first_in_prefix,
     };
-    let take = max_keys.min(shared.page_limit);
+    let mut take = max_keys.min(shared.page_limit);
+    if shared.empty_every > 0 && (shared.stats().pages + 1).is_multiple_of(shared.empty_every) {
+        take = 0;
+    }
 
     let mut contents = String::with_capacity(take * 256);
     let mut key = String::new();
@@ -1143,6 +1161,41 @@ mod tests {
             .unwrap();
         assert_eq!((page.key_count(), page.max_keys()), (Some(7), Some(10)));
         assert_eq!(page.is_truncated(), Some(true));
+    }
+
+    #[tokio::test]
+    async fn empty_truncated_pages_carry_a_token_to_go_on() {
+        let server = ListingServer::builder()
+            .objects(5)
+            .empty_pages_every(2)
+            .start()
+            .unwrap();
+        let list = |token: Option<String>| {
+            client(&server)
+                .list_objects_v2()
+                .bucket("logs")
+                .max_keys(2)
+                .set_continuation_token(token)
+                .send()
+        };
+        let mut keys = Vec::new();
+        let mut token = None;
+        let mut empty = 0;
+        loop {
+            let page = list(token.take()).await.unwrap();
+            if page.contents().is_empty() && page.is_truncated() == Some(true) {
+                empty += 1;
+            }
+            keys.extend(page.contents().iter().map(|o| o.key().unwrap().to_string()));
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            token = page.next_continuation_token().map(str::to_string);
+        }
+        let expected: Vec<String> = (0..5).map(|i| server.key(i)).collect();
+        assert_eq!(keys, expected);
+        // Pages 2 and 4 were empty; 1, 3 and 5 held 2, 2 and 1 keys.
+        assert_eq!((empty, server.stats().pages), (2, 5));
     }
 
     #[test]
