@@ -32,12 +32,36 @@ pub(crate) fn client_config(
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
             .with_no_client_auth());
     }
+    let native = load_system_roots.then(rustls_native_certs::load_native_certs);
+    let roots = root_store(native, tls.ca_file.as_deref())?;
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// The trusted roots: the system's (`native`, loaded when a host uses https) and the
+/// certificates of `ca_file`. When https is used and nothing at all is trusted, every request
+/// would fail its handshake: that is an error here, at start-up, not an endless retry.
+fn root_store(
+    native: Option<rustls_native_certs::CertificateResult>,
+    ca_file: Option<&std::path::Path>,
+) -> Result<RootCertStore, EsError> {
     let mut roots = RootCertStore::empty();
-    if load_system_roots {
-        let native = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(native.certs);
+    let mut system_errors = Vec::new();
+    let https = native.is_some();
+    if let Some(native) = native {
+        let (added, ignored) = roots.add_parsable_certificates(native.certs);
+        for error in native.errors {
+            tracing::warn!(%error, "Could not read part of the system's trusted certificates.");
+            system_errors.push(error.to_string());
+        }
+        if ignored > 0 {
+            tracing::debug!(
+                added,
+                ignored,
+                "Unparsable system certificates were skipped."
+            );
+        }
     }
-    if let Some(path) = &tls.ca_file {
+    if let Some(path) = ca_file {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
             .and_then(|iter| iter.collect::<Result<_, _>>())
             .map_err(|e| tls_error(format!("`tls.ca_file` `{}`: {e}", path.display())))?;
@@ -53,7 +77,19 @@ pub(crate) fn client_config(
                 .map_err(|e| tls_error(format!("`tls.ca_file` `{}`: {e}", path.display())))?;
         }
     }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+    if https && roots.is_empty() {
+        let why = if system_errors.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", system_errors.join("; "))
+        };
+        return Err(tls_error(format!(
+            "no trusted root certificate for https hosts: the system store has none{why} and \
+             `tls.ca_file` is not set (install the system CA certificates, point SSL_CERT_FILE \
+             at a bundle, or set `tls.ca_file`)"
+        )));
+    }
+    Ok(roots)
 }
 
 /// Accepts any certificate (`tls.verify_certificate = false`), still checking handshake
@@ -139,5 +175,18 @@ mod tests {
             verify_certificate: false,
         };
         client_config(&insecure, false).unwrap();
+    }
+
+    #[test]
+    fn https_with_nothing_trusted_fails_at_start() {
+        let err = root_store(Some(Default::default()), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no trusted root certificate"), "{err}");
+        assert!(err.contains("tls.ca_file"), "{err}");
+        // A CA file alone is enough; plain http needs no roots at all.
+        let roots = root_store(Some(Default::default()), Some(&fixture("ca.pem"))).unwrap();
+        assert_eq!(roots.len(), 1);
+        assert!(root_store(None, None).unwrap().is_empty());
     }
 }
