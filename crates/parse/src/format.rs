@@ -417,7 +417,8 @@ impl Record<'_> {
             Record::S3Access(r) => r.write_json_str(out),
             Record::Syslog(r) => r.write_json_str(out),
             Record::VpcFlow(r) => r.write_json_str(out),
-            Record::CloudFront(_) | Record::Json(_) | Record::CloudWatch(_) | Record::Raw(_) => {
+            Record::CloudFront(r) => r.write_json_str(out),
+            Record::Json(_) | Record::CloudWatch(_) | Record::Raw(_) => {
                 // Records serialize only strings, numbers, sequences, maps and raw JSON: this
                 // cannot fail.
                 let _ = logferry_core::json::to_string_into(self, out);

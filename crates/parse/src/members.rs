@@ -7,6 +7,10 @@
 //! length counted by [`CountMembers`]) or a [`SerdeMapMembers`] (a map, for records whose
 //! members follow a layout read from the input), and its fast writer a [`TextMembers`]. Both
 //! give the same text (tests compare them for every format that has a fast writer).
+//!
+//! Keys are the parser's literals, except where a layout read from the input names a column
+//! the parser does not know (CloudFront's `#Fields`): such keys go through [`NamedMembers`],
+//! which escapes them as serde_json escapes map keys.
 
 use logferry_core::Timestamp;
 use logferry_core::json;
@@ -86,6 +90,16 @@ pub(crate) trait Members {
     ) -> Result<(), Self::Error>;
 }
 
+/// Members whose key may also be a name read from the input (not a literal of the parser).
+pub(crate) trait NamedMembers: Members {
+    /// One member under any `key`, escaped as serde_json escapes map keys.
+    fn named_member<T: WriteJson + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), Self::Error>;
+}
+
 /// Members through serde's `SerializeStruct`.
 pub(crate) struct SerdeMembers<S>(pub(crate) S);
 
@@ -110,6 +124,17 @@ impl<S: SerializeMap> Members for SerdeMapMembers<S> {
     fn member<T: WriteJson + ?Sized>(
         &mut self,
         key: &'static str,
+        value: &T,
+    ) -> Result<(), S::Error> {
+        self.0.serialize_entry(key, value)
+    }
+}
+
+impl<S: SerializeMap> NamedMembers for SerdeMapMembers<S> {
+    #[inline]
+    fn named_member<T: WriteJson + ?Sized>(
+        &mut self,
+        key: &str,
         value: &T,
     ) -> Result<(), S::Error> {
         self.0.serialize_entry(key, value)
@@ -170,6 +195,23 @@ impl Members for TextMembers<'_> {
         self.out.push('"');
         self.out.push_str(key);
         self.out.push_str("\":");
+        value.write_json(self.out);
+        Ok(())
+    }
+}
+
+impl NamedMembers for TextMembers<'_> {
+    #[inline]
+    fn named_member<T: WriteJson + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), Self::Error> {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(',');
+        }
+        json::write_str(self.out, key);
+        self.out.push(':');
         value.write_json(self.out);
         Ok(())
     }
