@@ -23,6 +23,12 @@ pub const FILE_BUCKET_PREFIX: &str = "file://";
 /// object to a few chunks whatever its size.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// Objects up to this size (by Content-Length) are downloaded whole and then parsed in one
+/// go: one hand-off to the parsing thread instead of one per chunk, which is most of the
+/// per-object cost of a backfill of many small objects (CloudTrail, Config). Larger ones
+/// stream, a few chunks at a time.
+const WHOLE_OBJECT_MAX: i64 = 256 * 1024;
+
 /// Opens objects for an [`ObjectReader`]: S3 buckets through GetObject (streamed, never held
 /// whole), `file://DIR` buckets as files of the local-directory store written by
 /// logferry-sink-s3's `LocalStore` (object `a/b.gz` is the file `DIR/a/b.gz`).
@@ -124,6 +130,39 @@ impl ObjectFetcher {
             object.version_id = Some(version.to_string());
         }
         let content_encoding = response.content_encoding().map(str::to_string);
+        if response
+            .content_length()
+            .is_some_and(|n| (0..=WHOLE_OBJECT_MAX).contains(&n))
+        {
+            let body = match response.body.collect().await {
+                Ok(body) => body.into_bytes(),
+                Err(e) => {
+                    return Err(ObjectError::new(
+                        &object.bucket,
+                        &object.key,
+                        ObjectErrorKind::Download {
+                            retryable: true,
+                            source: Box::new(e),
+                        },
+                    ));
+                }
+            };
+            let reader = Arc::clone(reader);
+            let ack = ack.cloned();
+            let out = out.clone();
+            let joined = tokio::task::spawn_blocking(move || {
+                let object = Arc::new(object);
+                reader.read(
+                    &object,
+                    &body[..],
+                    content_encoding.as_deref(),
+                    ack.as_ref(),
+                    &mut |b| out.blocking_send(b).is_ok(),
+                )
+            })
+            .await;
+            return joined.unwrap_or_else(|e| Err(join_error(e)));
+        }
         let mut body = response.body;
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let reader = Arc::clone(reader);

@@ -19,6 +19,9 @@ pub const ALB: &str = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// Lines of the object that is streamed rather than downloaded whole.
+const BIG_LINES: u64 = 20_000;
+
 fn input(queue_url: &str, visibility: &str) -> SqsInputConfig {
     let mut config = SqsInputConfig::new(queue_url, "alb");
     config.visibility_timeout = visibility.parse().unwrap();
@@ -132,6 +135,12 @@ async fn bucket_notifications_are_read_parsed_and_deleted() {
     let cut = corrupt.len() / 2;
     corrupt.truncate(cut);
     corrupt.extend_from_slice(&[0xde; 32]);
+    // Objects up to 256 KiB are downloaded whole, larger ones stream: a big one goes the
+    // streaming way (about 1.1 MiB, plain, so its Content-Length is that).
+    let big: String = (1..=BIG_LINES)
+        .map(|n| format!("line {n} of a plain object large enough to be streamed\n"))
+        .collect();
+    assert!(big.len() > 1024 * 1024);
     for (key, body) in [
         (alb_key, alb),
         (
@@ -140,6 +149,7 @@ async fn bucket_notifications_are_read_parsed_and_deleted() {
         ),
         ("plain/app é.log", b"first\nsecond\n".to_vec()),
         ("plain/corrupt.gz", corrupt),
+        ("plain/big.log", big.into_bytes()),
     ] {
         s3.put_object()
             .bucket("logs")
@@ -154,8 +164,8 @@ async fn bucket_notifications_are_read_parsed_and_deleted() {
     assert!(source.check().await.is_ok());
     let running = start(source, deliver());
     running
-        .wait_for("4 objects deleted + test event", |s| {
-            s.messages_deleted == 5 && s.test_events == 1
+        .wait_for("5 objects deleted + test event", |s| {
+            s.messages_deleted == 6 && s.test_events == 1
         })
         .await;
     let counts = moto.queue_counts(&queue).await.unwrap();
@@ -163,7 +173,7 @@ async fn bucket_notifications_are_read_parsed_and_deleted() {
     let events = running.events.lock().unwrap().clone();
     let failures = running.failures.lock().unwrap().clone();
     let summary = running.stop().await;
-    assert_eq!(summary.objects, 3);
+    assert_eq!(summary.objects, 4);
     assert_eq!(summary.object_errors, 1);
     assert_eq!(summary.parse_errors, 1);
     assert_eq!(summary.messages_failed, 0);
@@ -197,6 +207,19 @@ async fn bucket_notifications_are_read_parsed_and_deleted() {
         .collect();
     assert_eq!(plain.len(), 2);
     assert_eq!(plain[1]["message"], "second");
+    let big: Vec<_> = events
+        .iter()
+        .filter(|e| e["log_origin"]["key"] == "plain/big.log")
+        .collect();
+    assert_eq!(big.len() as u64, BIG_LINES);
+    for (i, event) in big.iter().enumerate() {
+        let n = i as u64 + 1;
+        assert_eq!(event["log_origin"]["line"], n);
+        assert_eq!(
+            event["message"],
+            format!("line {n} of a plain object large enough to be streamed")
+        );
+    }
     let corrupt_events = events
         .iter()
         .filter(|e| e["log_origin"]["key"] == "plain/corrupt.gz")
