@@ -26,11 +26,11 @@
 use logferry_core::Timestamp;
 use memchr::{memchr, memchr2, memrchr};
 use serde::Serialize;
-use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
+use serde::ser::{SerializeSeq, Serializer};
 
 use crate::error::ParseError;
 use crate::fields::{dash_none, host_port, opt_f64, parse_u64, rfc3339};
-use crate::members::{Members, SerdeMembers, TextMembers, WriteJson};
+use crate::members::{self, MemberList, Members, WriteJson};
 
 /// The text fields of an ALB record, by their index in [`AlbRecord::spans`].
 #[derive(Clone, Copy, Debug)]
@@ -169,20 +169,9 @@ impl<'a> AlbRecord<'a> {
             self.spans[field as usize] = Span { start, len };
         }
     }
-
-    /// How many members the JSON object has.
-    fn member_count(&self) -> usize {
-        1 + self.spans.iter().filter(|s| **s != Span::NONE).count()
-            + self.bytes.iter().filter(|v| v.is_some()).count()
-            + self.times.iter().filter(|v| !v.is_nan()).count()
-            + self.ports.iter().filter(|v| v.is_some()).count()
-            + self.codes.iter().filter(|v| v.is_some()).count()
-            + usize::from(self.matched_rule_priority.is_some())
-            + usize::from(self.request_creation_time.is_some())
-    }
 }
 
-impl AlbRecord<'_> {
+impl MemberList for AlbRecord<'_> {
     /// The JSON members, in order (see the type's documentation).
     fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
         macro_rules! text {
@@ -253,21 +242,11 @@ impl AlbRecord<'_> {
         text!("request_transform_status", RequestTransformStatus);
         Ok(())
     }
-
-    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
-    /// serde_json, written directly.
-    pub(crate) fn write_json_str(&self, out: &mut String) {
-        let mut members = TextMembers::begin(out);
-        let Ok(()) = self.members(&mut members);
-        members.end();
-    }
 }
 
 impl Serialize for AlbRecord<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = SerdeMembers(serializer.serialize_struct("AlbRecord", self.member_count())?);
-        self.members(&mut out)?;
-        out.0.end()
+        members::serialize_struct(self, "AlbRecord", serializer)
     }
 }
 
@@ -1002,7 +981,9 @@ mod tests {
         assert_eq!(r.text(Field::ConnTraceId), Some("TID_1234abcd5678ef90"));
         assert_eq!(r.text(Field::RequestTransformStatus), None);
         let json = serde_json::to_value(&r).unwrap();
-        assert_eq!(json.as_object().unwrap().len(), r.member_count());
+        let mut count = members::CountMembers::default();
+        let Ok(()) = r.members(&mut count);
+        assert_eq!(json.as_object().unwrap().len(), count.0);
     }
 
     #[test]

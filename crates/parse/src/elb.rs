@@ -10,11 +10,11 @@
 //! `ssl_protocol` (AWS has not added any) are ignored, as for the other AWS formats.
 
 use logferry_core::Timestamp;
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::ser::{Serialize, Serializer};
 
 use crate::alb::{Cursor, aws_time, ip_port, seconds, split_request, status_code, trim_line_end};
 use crate::error::ParseError;
-use crate::members::{CountMembers, Members, SerdeMembers, TextMembers};
+use crate::members::{self, MemberList, Members};
 
 /// One Classic Load Balancer access log entry.
 ///
@@ -75,7 +75,7 @@ impl ElbRecord<'_> {
     }
 }
 
-impl ElbRecord<'_> {
+impl MemberList for ElbRecord<'_> {
     /// The JSON members, in order (see the type's documentation).
     fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
         macro_rules! present {
@@ -110,23 +110,11 @@ impl ElbRecord<'_> {
         );
         Ok(())
     }
-
-    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
-    /// serde_json, written directly.
-    pub(crate) fn write_json_str(&self, out: &mut String) {
-        let mut members = TextMembers::begin(out);
-        let Ok(()) = self.members(&mut members);
-        members.end();
-    }
 }
 
 impl Serialize for ElbRecord<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut count = CountMembers::default();
-        let Ok(()) = self.members(&mut count);
-        let mut out = SerdeMembers(serializer.serialize_struct("ElbRecord", count.0)?);
-        self.members(&mut out)?;
-        out.0.end()
+        members::serialize_struct(self, "ElbRecord", serializer)
     }
 }
 

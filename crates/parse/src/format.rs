@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{DecodeError, FormatError, LineError, ParseError, ParseErrorKind};
 use crate::framing::{FrameError, Framer};
+use crate::members::MemberList;
 use crate::{
     alb, cloudfront, cloudtrail, cloudwatch, config, elb, json, jsonobj, s3access, syslog, vpcflow,
     waf,

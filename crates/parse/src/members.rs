@@ -15,6 +15,7 @@
 use logferry_core::Timestamp;
 use logferry_core::json;
 use serde::Serialize;
+use serde::Serializer;
 use serde::ser::{SerializeMap, SerializeStruct};
 
 /// A value that can be written as JSON straight into a `String`, with the same text serde_json
@@ -98,6 +99,45 @@ pub(crate) trait NamedMembers: Members {
         key: &str,
         value: &T,
     ) -> Result<(), Self::Error>;
+}
+
+/// A record whose JSON members are listed once, in [`MemberList::members`], for both its
+/// `Serialize` impl ([`serialize_struct`] or [`serialize_map`]) and the direct writer.
+pub(crate) trait MemberList {
+    /// The members, in order.
+    fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error>;
+
+    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
+    /// serde_json, written directly.
+    fn write_json_str(&self, out: &mut String) {
+        let mut members = TextMembers::begin(out);
+        let Ok(()) = self.members(&mut members);
+        members.end();
+    }
+}
+
+/// Serializes `record` as a struct of exactly the members it writes (the length
+/// `#[derive(Serialize)]` would give).
+pub(crate) fn serialize_struct<T: MemberList + ?Sized, S: Serializer>(
+    record: &T,
+    name: &'static str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut count = CountMembers::default();
+    let Ok(()) = record.members(&mut count);
+    let mut out = SerdeMembers(serializer.serialize_struct(name, count.0)?);
+    record.members(&mut out)?;
+    out.0.end()
+}
+
+/// Serializes `record` as a map (records whose members follow the input's layout).
+pub(crate) fn serialize_map<T: MemberList + ?Sized, S: Serializer>(
+    record: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut out = SerdeMapMembers(serializer.serialize_map(None)?);
+    record.members(&mut out)?;
+    out.0.end()
 }
 
 /// Members through serde's `SerializeStruct`.

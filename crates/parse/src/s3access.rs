@@ -16,11 +16,11 @@
 
 use logferry_core::Timestamp;
 use memchr::memchr;
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::ser::{Serialize, Serializer};
 
 use crate::error::ParseError;
 use crate::fields::{Fields, opt_u64, request_line};
-use crate::members::{CountMembers, Members, SerdeMembers, TextMembers};
+use crate::members::{self, MemberList, Members};
 
 /// One S3 server access log record.
 ///
@@ -99,7 +99,7 @@ impl<'a> S3AccessRecord<'a> {
     }
 }
 
-impl S3AccessRecord<'_> {
+impl MemberList for S3AccessRecord<'_> {
     /// The JSON members, in order (see the type's documentation).
     fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
         macro_rules! present {
@@ -145,23 +145,11 @@ impl S3AccessRecord<'_> {
         );
         Ok(())
     }
-
-    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
-    /// serde_json, written directly.
-    pub(crate) fn write_json_str(&self, out: &mut String) {
-        let mut members = TextMembers::begin(out);
-        let Ok(()) = self.members(&mut members);
-        members.end();
-    }
 }
 
 impl Serialize for S3AccessRecord<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut count = CountMembers::default();
-        let Ok(()) = self.members(&mut count);
-        let mut out = SerdeMembers(serializer.serialize_struct("S3AccessRecord", count.0)?);
-        self.members(&mut out)?;
-        out.0.end()
+        members::serialize_struct(self, "S3AccessRecord", serializer)
     }
 }
 

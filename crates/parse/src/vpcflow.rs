@@ -17,12 +17,12 @@
 use std::fmt;
 
 use logferry_core::Timestamp;
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, Serializer};
 
 use crate::error::{FormatError, ParseError};
 use crate::fields::{dash_none, parse_u64};
 use crate::format::FormatOptions;
-use crate::members::{Members, SerdeMapMembers, TextMembers};
+use crate::members::{self, MemberList, Members};
 
 /// Options the `vpcflow` format takes.
 pub(crate) const OPTIONS: &str = "fields";
@@ -531,7 +531,7 @@ impl<'a> VpcFlowRecord<'a> {
     }
 }
 
-impl VpcFlowRecord<'_> {
+impl MemberList for VpcFlowRecord<'_> {
     /// The JSON members, in order (see the type's documentation).
     fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
         out.member("@timestamp", &self.timestamp)?;
@@ -549,21 +549,11 @@ impl VpcFlowRecord<'_> {
         }
         Ok(())
     }
-
-    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
-    /// serde_json, written directly.
-    pub(crate) fn write_json_str(&self, out: &mut String) {
-        let mut members = TextMembers::begin(out);
-        let Ok(()) = self.members(&mut members);
-        members.end();
-    }
 }
 
 impl Serialize for VpcFlowRecord<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = SerdeMapMembers(serializer.serialize_map(None)?);
-        self.members(&mut out)?;
-        out.0.end()
+        members::serialize_map(self, serializer)
     }
 }
 

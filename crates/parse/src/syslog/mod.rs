@@ -20,10 +20,10 @@ mod rfc5424;
 mod sd;
 
 use logferry_core::Timestamp;
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::ser::{Serialize, Serializer};
 
 use crate::error::ParseError;
-use crate::members::{CountMembers, Members, SerdeMembers, TextMembers};
+use crate::members::{self, MemberList, Members};
 
 use sd::StructuredData;
 
@@ -134,7 +134,7 @@ impl<'a> SyslogRecord<'a> {
     }
 }
 
-impl SyslogRecord<'_> {
+impl MemberList for SyslogRecord<'_> {
     /// The JSON members, in order (see the type's documentation).
     fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
         macro_rules! present {
@@ -153,23 +153,11 @@ impl SyslogRecord<'_> {
         present!(host, ident, pid, msgid, structured_data, message, version);
         Ok(())
     }
-
-    /// Appends the record's JSON object to `out`: the text of its `Serialize` through
-    /// serde_json, written directly.
-    pub(crate) fn write_json_str(&self, out: &mut String) {
-        let mut members = TextMembers::begin(out);
-        let Ok(()) = self.members(&mut members);
-        members.end();
-    }
 }
 
 impl Serialize for SyslogRecord<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut count = CountMembers::default();
-        let Ok(()) = self.members(&mut count);
-        let mut out = SerdeMembers(serializer.serialize_struct("SyslogRecord", count.0)?);
-        self.members(&mut out)?;
-        out.0.end()
+        members::serialize_struct(self, "SyslogRecord", serializer)
     }
 }
 
