@@ -261,7 +261,11 @@ async fn deliver(
                         context.level,
                         &mut body,
                     );
-                    body.shrink_to_fit();
+                    // The body is kept until the batch is done: give back a large surplus
+                    // (which copies the body), not a small one.
+                    if body.capacity() - body.len() > body.len() / 8 {
+                        body.shrink_to_fit();
+                    }
                     let bytes = Bytes::from(body);
                     for item in &mut batch.items {
                         item.event.json = String::new();
