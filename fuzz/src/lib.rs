@@ -1,5 +1,6 @@
 //! Shared oracle of the fuzz targets: decoding arbitrary bytes must not panic, and every
-//! record that comes out must encode to a JSON object whose first member is `@timestamp`.
+//! record that comes out must encode to a JSON object whose first member is `@timestamp`, the
+//! same text through the direct writer (`write_json`) as through serde_json.
 
 use logferry_parse::{DecodeOptions, Format, FormatOptions};
 
@@ -13,6 +14,7 @@ pub fn check(format: &str, data: &[u8]) {
             out.clear();
             located.record.write_json(&mut out);
             assert_json_object(&out);
+            assert_same_as_serde(&located.record, &out);
         }
     });
     if !format.is_document() {
@@ -23,6 +25,7 @@ pub fn check(format: &str, data: &[u8]) {
                 out.clear();
                 record.write_json(&mut out);
                 assert_json_object(&out);
+                assert_same_as_serde(&record, &out);
             }
         }
     }
@@ -35,4 +38,14 @@ fn assert_json_object(json: &[u8]) {
     };
     assert!(value.get("@timestamp").and_then(|t| t.as_str()).is_some(), "no @timestamp: {value}");
     assert!(json.starts_with(b"{\"@timestamp\":"), "@timestamp is not first");
+}
+
+fn assert_same_as_serde(record: &logferry_parse::Record<'_>, json: &[u8]) {
+    let serde = serde_json::to_vec(record).expect("records serialize");
+    assert!(
+        serde == json,
+        "direct writer and serde_json differ:\n{}\n{}",
+        String::from_utf8_lossy(json),
+        String::from_utf8_lossy(&serde)
+    );
 }
