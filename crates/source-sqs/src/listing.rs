@@ -25,13 +25,13 @@ pub struct ListedObject {
     pub last_modified: Option<Timestamp>,
 }
 
-/// Lists the keys of a bucket under a prefix in key order, a page at a time, keeping only
-/// the last key seen (where a resumed listing starts, with `start-after`) and S3's
-/// continuation token: memory stays flat whatever the number of objects.
+/// Lists the keys of a bucket under a prefix in key order, a page at a time, by `start-after`
+/// the last key seen (which is also where a resumed listing starts): memory stays flat
+/// whatever the number of objects.
 ///
-/// After the first page an S3 listing goes on with the continuation token S3 returned, not
-/// `start-after` the last key: S3 may answer a truncated page with no keys at all (a prefix
-/// full of delete markers), after which only the token leads on.
+/// S3 may answer a truncated page with no keys at all (a prefix full of delete markers); there
+/// is no new last key to start after, so the next page is asked for with the continuation
+/// token that page returned.
 /// Objects whose LastModified is before `since` or at/after `until` are skipped.
 #[derive(Debug)]
 pub struct Lister {
@@ -41,7 +41,7 @@ pub struct Lister {
     since: Option<Timestamp>,
     until: Option<Timestamp>,
     start_after: Option<String>,
-    /// S3's `NextContinuationToken` of the last page.
+    /// S3's `NextContinuationToken` of the last page, when that page was empty.
     continuation: Option<String>,
     page_size: usize,
     done: bool,
@@ -141,8 +141,7 @@ impl Lister {
                 "an S3 bucket needs AWS clients",
             ));
         };
-        // The token, once there is one, says where to go on; `start-after` starts the
-        // listing (after a checkpoint's key).
+        // After an empty truncated page only its token says where to go on.
         let (token, after) = match self.continuation.take() {
             Some(token) => (Some(token), None),
             None => (None, self.start_after.clone()),
@@ -181,9 +180,9 @@ impl Lister {
                 })
             })
             .collect();
-        if truncated {
+        if truncated && page.is_empty() {
             self.continuation = response.next_continuation_token().map(str::to_string);
-            if page.is_empty() && self.continuation.is_none() {
+            if self.continuation.is_none() {
                 tracing::warn!(
                     bucket = %self.bucket,
                     prefix = %self.prefix,
@@ -192,7 +191,7 @@ impl Lister {
                      the listing ends here."
                 );
             }
-        } else {
+        } else if !truncated {
             self.done = true;
         }
         Ok(page)
