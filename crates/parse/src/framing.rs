@@ -176,12 +176,16 @@ impl<R: Read> Framer<R> {
                 self.end -= self.pos;
                 self.pos = 0;
             }
-            // Grow only while one line needs it: up to `max_line` + 1 bytes and the line end.
-            let wanted = (self.end + BUFFER)
-                .min(self.max_line.saturating_add(2).max(BUFFER))
-                .max(self.end + 1);
-            if self.buf.len() < wanted {
-                self.buf.resize(wanted, 0);
+            // Grow (doubling) only while one line fills most of the buffer: up to `max_line`
+            // + 1 bytes and the line end.
+            if self.buf.len() - self.end < BUFFER / 4 {
+                let wanted = (self.buf.len() * 2)
+                    .max(BUFFER)
+                    .min(self.max_line.saturating_add(2).max(BUFFER))
+                    .max(self.end + 1);
+                if self.buf.len() < wanted {
+                    self.buf.resize(wanted, 0);
+                }
             }
         }
         loop {
@@ -310,6 +314,33 @@ mod tests {
                 proptest::prop_assert_eq!(got, model(&input, max));
             }
         }
+    }
+
+    #[test]
+    fn the_buffer_grows_only_for_a_line_that_needs_it() {
+        // Lines of 1,000 bytes straddle the buffer's end again and again: it stays one size.
+        let line = format!("{}\n", "a".repeat(999));
+        let input = line.repeat(500);
+        let chunked = Chunked {
+            data: input.as_bytes(),
+            sizes: vec![7_000],
+            next: 0,
+        };
+        let mut framer = Framer::new(chunked, 1 << 20, None);
+        let mut lines = 0;
+        while framer.next_line().unwrap().is_some() {
+            lines += 1;
+        }
+        assert_eq!((lines, framer.buf.len()), (500, BUFFER));
+        // One line of 200,000 bytes needs a larger buffer (doubled to hold it), no more.
+        let long = format!("{}\nshort\n", "b".repeat(200_000));
+        let mut framer = Framer::new(long.as_bytes(), 1 << 20, None);
+        assert_eq!(
+            framer.next_line().unwrap().unwrap().text.unwrap().len(),
+            200_000
+        );
+        assert_eq!(framer.next_line().unwrap().unwrap().text.unwrap(), "short");
+        assert!(framer.buf.len() <= 4 * BUFFER, "{}", framer.buf.len());
     }
 
     #[test]
