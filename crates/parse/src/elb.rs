@@ -14,7 +14,7 @@ use serde::ser::{Serialize, Serializer};
 
 use crate::alb::{Cursor, aws_time, ip_port, seconds, split_request, status_code, trim_line_end};
 use crate::error::ParseError;
-use crate::members::{self, MemberList, Members};
+use crate::members::{self, MemberList, Members, present_members};
 
 /// One Classic Load Balancer access log entry.
 ///
@@ -78,18 +78,11 @@ impl ElbRecord<'_> {
 impl MemberList for ElbRecord<'_> {
     /// The JSON members, in order (see the type's documentation).
     fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
-        macro_rules! present {
-            ($($field:ident),*) => {
-                $(
-                    if let Some(value) = &self.$field {
-                        out.member(stringify!($field), value)?;
-                    }
-                )*
-            };
-        }
         out.member("@timestamp", &self.timestamp)?;
         out.member("elb", self.elb)?;
-        present!(
+        present_members!(
+            out,
+            self,
             client_ip,
             client_port,
             backend_ip,

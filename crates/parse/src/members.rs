@@ -140,6 +140,19 @@ pub(crate) fn serialize_map<T: MemberList + ?Sized, S: Serializer>(
     out.0.end()
 }
 
+/// Writes every named `Option` field of `$record` that is `Some` as a member named like the
+/// field, in the order given.
+macro_rules! present_members {
+    ($out:ident, $record:expr, $($field:ident),* $(,)?) => {
+        $(
+            if let Some(value) = &$record.$field {
+                $out.member(stringify!($field), value)?;
+            }
+        )*
+    };
+}
+pub(crate) use present_members;
+
 /// Members through serde's `SerializeStruct`.
 pub(crate) struct SerdeMembers<S>(pub(crate) S);
 

@@ -20,7 +20,7 @@ use serde::ser::{Serialize, Serializer};
 
 use crate::error::ParseError;
 use crate::fields::{Fields, opt_u64, request_line};
-use crate::members::{self, MemberList, Members};
+use crate::members::{self, MemberList, Members, present_members};
 
 /// One S3 server access log record.
 ///
@@ -102,17 +102,10 @@ impl<'a> S3AccessRecord<'a> {
 impl MemberList for S3AccessRecord<'_> {
     /// The JSON members, in order (see the type's documentation).
     fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
-        macro_rules! present {
-            ($($field:ident),*) => {
-                $(
-                    if let Some(value) = &self.$field {
-                        out.member(stringify!($field), value)?;
-                    }
-                )*
-            };
-        }
         out.member("@timestamp", &self.timestamp)?;
-        present!(
+        present_members!(
+            out,
+            self,
             bucket_owner,
             bucket,
             remote_ip,

@@ -23,7 +23,7 @@ use logferry_core::Timestamp;
 use serde::ser::{Serialize, Serializer};
 
 use crate::error::ParseError;
-use crate::members::{self, MemberList, Members};
+use crate::members::{self, MemberList, Members, present_members};
 
 use sd::StructuredData;
 
@@ -137,20 +137,21 @@ impl<'a> SyslogRecord<'a> {
 impl MemberList for SyslogRecord<'_> {
     /// The JSON members, in order (see the type's documentation).
     fn members<M: Members>(&self, out: &mut M) -> Result<(), M::Error> {
-        macro_rules! present {
-            ($($field:ident),*) => {
-                $(
-                    if let Some(value) = &self.$field {
-                        out.member(stringify!($field), value)?;
-                    }
-                )*
-            };
-        }
         out.member("@timestamp", &self.timestamp)?;
         out.member("facility", self.facility)?;
         out.member("severity", self.severity)?;
         out.member("priority", &self.priority)?;
-        present!(host, ident, pid, msgid, structured_data, message, version);
+        present_members!(
+            out,
+            self,
+            host,
+            ident,
+            pid,
+            msgid,
+            structured_data,
+            message,
+            version
+        );
         Ok(())
     }
 }
