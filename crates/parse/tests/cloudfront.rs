@@ -2,6 +2,8 @@
 //! (fixtures), `#Fields` headers, round trips of generated entries, and inputs that must fail
 //! cleanly or never panic.
 
+mod writer;
+
 use std::path::Path;
 
 use logferry_core::Timestamp;
@@ -13,23 +15,17 @@ fn format() -> Format {
     Format::new("cloudfront", &FormatOptions::new()).unwrap()
 }
 
-/// The record's JSON. Its fast writer (`write_json`, the ingester's path) must give exactly
-/// serde_json's text for it, so every record checked here is checked both ways.
-fn to_json(record: &Record<'_>) -> Value {
-    let serde_text = serde_json::to_string(record).unwrap();
-    let mut fast = Vec::new();
-    record.write_json(&mut fast);
-    assert_eq!(String::from_utf8(fast).unwrap(), serde_text);
-    serde_json::from_str(&serde_text).unwrap()
-}
-
 /// Parses the lines of one input (see [`to_json`]); header lines give `None`.
 fn parse_all(lines: &[&str]) -> Vec<Result<Option<Value>, ParseError>> {
     let format = format();
     let mut parser = format.line_parser();
     lines
         .iter()
-        .map(|line| parser.parse_line(line).map(|r| r.as_ref().map(to_json)))
+        .map(|line| {
+            parser
+                .parse_line(line)
+                .map(|r| r.as_ref().map(writer::to_json))
+        })
         .collect()
 }
 
@@ -55,7 +51,7 @@ fn documented_examples() {
         let mut records = Vec::new();
         let summary = format()
             .decode(&input[..], &DecodeOptions::default(), |item| match item {
-                Ok(located) => records.push(to_json(&located.record)),
+                Ok(located) => records.push(writer::to_json(&located.record)),
                 Err(err) => panic!("{}: {err}", path.display()),
             })
             .unwrap();

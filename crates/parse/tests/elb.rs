@@ -2,26 +2,18 @@
 //! (fixtures), round trips of generated entries, and inputs that must fail cleanly or never
 //! panic.
 
+mod writer;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use logferry_core::Timestamp;
-use logferry_parse::{DecodeOptions, Format, FormatOptions, Record};
+use logferry_parse::{DecodeOptions, Format, FormatOptions};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 fn format() -> Format {
     Format::new("elb", &FormatOptions::new()).unwrap()
-}
-
-/// The record's JSON. Its fast writer (`write_json`, the ingester's path) must give exactly
-/// serde_json's text for it, so every record checked here is checked both ways.
-fn to_json(record: &Record<'_>) -> Value {
-    let serde_text = serde_json::to_string(record).unwrap();
-    let mut fast = Vec::new();
-    record.write_json(&mut fast);
-    assert_eq!(String::from_utf8(fast).unwrap(), serde_text);
-    serde_json::from_str(&serde_text).unwrap()
 }
 
 /// Parses one line through the public API (see [`to_json`]).
@@ -31,7 +23,7 @@ fn parse(line: &str) -> Result<Value, logferry_parse::ParseError> {
     // Blank lines carry no record: `null`.
     parser
         .parse_line(line)
-        .map(|record| record.as_ref().map_or(Value::Null, to_json))
+        .map(|record| record.as_ref().map_or(Value::Null, writer::to_json))
 }
 
 /// Every `fixtures/elb/NAME.log` decodes to exactly `NAME.expected.json` (an array with one
@@ -52,7 +44,7 @@ fn documented_examples() {
         let mut records = Vec::new();
         format()
             .decode(&input[..], &DecodeOptions::default(), |item| match item {
-                Ok(located) => records.push(to_json(&located.record)),
+                Ok(located) => records.push(writer::to_json(&located.record)),
                 Err(err) => panic!("{}: {err}", path.display()),
             })
             .unwrap();

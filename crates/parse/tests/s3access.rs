@@ -1,26 +1,18 @@
 //! The `s3access` format through the public API: AWS's documented examples (fixtures), round
 //! trips of generated records, and inputs that must fail cleanly or never panic.
 
+mod writer;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use logferry_core::Timestamp;
-use logferry_parse::{DecodeOptions, Format, FormatOptions, ParseError, Record};
+use logferry_parse::{DecodeOptions, Format, FormatOptions, ParseError};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
 fn format() -> Format {
     Format::new("s3access", &FormatOptions::new()).unwrap()
-}
-
-/// The record's JSON. Its fast writer (`write_json`, the ingester's path) must give exactly
-/// serde_json's text for it, so every record checked here is checked both ways.
-fn to_json(record: &Record<'_>) -> Value {
-    let serde_text = serde_json::to_string(record).unwrap();
-    let mut fast = Vec::new();
-    record.write_json(&mut fast);
-    assert_eq!(String::from_utf8(fast).unwrap(), serde_text);
-    serde_json::from_str(&serde_text).unwrap()
 }
 
 /// Parses one line through the public API (see [`to_json`]); blank lines give `null`.
@@ -29,7 +21,7 @@ fn parse(line: &str) -> Result<Value, ParseError> {
     let mut parser = format.line_parser();
     parser
         .parse_line(line)
-        .map(|record| record.as_ref().map_or(Value::Null, to_json))
+        .map(|record| record.as_ref().map_or(Value::Null, writer::to_json))
 }
 
 /// Every `fixtures/s3access/NAME.log` decodes to exactly `NAME.expected.json` (an array with
@@ -50,7 +42,7 @@ fn documented_examples() {
         let mut records = Vec::new();
         let summary = format()
             .decode(&input[..], &DecodeOptions::default(), |item| match item {
-                Ok(located) => records.push(to_json(&located.record)),
+                Ok(located) => records.push(writer::to_json(&located.record)),
                 Err(err) => panic!("{}: {err}", path.display()),
             })
             .unwrap();

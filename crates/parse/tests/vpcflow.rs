@@ -1,6 +1,8 @@
 //! VPC flow logs: AWS's documented examples, custom layouts (header line and `fields` option),
 //! errors, a round trip of generated records and a never-panics check.
 
+mod writer;
+
 use std::path::{Path, PathBuf};
 
 use logferry_parse::{DecodeOptions, Format, FormatOptions, ParseErrorKind, Record};
@@ -105,16 +107,6 @@ fn format(options: &FormatOptions) -> Format {
     Format::new("vpcflow", options).expect("valid vpcflow options")
 }
 
-/// The record's JSON. Its fast writer (`write_json`, the ingester's path) must give exactly
-/// serde_json's text for it, so every record checked here is checked both ways.
-fn to_json(record: &Record<'_>) -> Value {
-    let serde_text = serde_json::to_string(record).unwrap();
-    let mut fast = Vec::new();
-    record.write_json(&mut fast);
-    assert_eq!(String::from_utf8(fast).unwrap(), serde_text);
-    serde_json::from_str(&serde_text).unwrap()
-}
-
 /// Decodes `input` and returns each record's JSON (see [`to_json`]), failing on any error.
 fn decode_ok(format: &Format, input: &[u8]) -> Vec<Value> {
     let mut records = Vec::new();
@@ -124,7 +116,7 @@ fn decode_ok(format: &Format, input: &[u8]) -> Vec<Value> {
             let mut out = Vec::new();
             located.record.write_json(&mut out);
             assert!(out.starts_with(b"{\"@timestamp\":"), "@timestamp first");
-            records.push(to_json(&located.record));
+            records.push(writer::to_json(&located.record));
         })
         .expect("decodes");
     assert_eq!(summary.errors, 0);
@@ -362,7 +354,7 @@ fn check_round_trip(
     let Some(parsed) = parsed else {
         return Err(TestCaseError::fail("no record"));
     };
-    let mut actual: Map<String, Value> = serde_json::from_value(to_json(&parsed)).unwrap();
+    let mut actual: Map<String, Value> = serde_json::from_value(writer::to_json(&parsed)).unwrap();
     let timestamp = actual.remove("@timestamp").unwrap();
     prop_assert_eq!(timestamp, json!(parsed.timestamp().to_string()));
     let value = |name: &str| {
@@ -442,7 +434,7 @@ fn check_no_panic(format: &Format, text: &str) {
             "{}",
             String::from_utf8_lossy(&out)
         );
-        assert!(to_json(record).is_object());
+        assert!(writer::to_json(record).is_object());
     };
     let _ = format.decode(text.as_bytes(), &DecodeOptions::default(), |item| {
         if let Ok(located) = item {
