@@ -61,12 +61,8 @@ impl ObjectFetcher {
                     ObjectErrorKind::NotFound,
                 ));
             };
-            let reader = Arc::clone(reader);
-            let ack = ack.cloned();
-            let out = out.clone();
-            let joined = tokio::task::spawn_blocking(move || {
-                let object = Arc::new(object);
-                let file = std::fs::File::open(&path).map_err(|e| {
+            return read_blocking(reader, object, None, ack, out, move |object| {
+                std::fs::File::open(&path).map_err(|e| {
                     let kind = if e.kind() == io::ErrorKind::NotFound {
                         ObjectErrorKind::NotFound
                     } else {
@@ -76,13 +72,9 @@ impl ObjectFetcher {
                         }
                     };
                     ObjectError::new(&object.bucket, &object.key, kind)
-                })?;
-                reader.read(&object, file, None, ack.as_ref(), &mut |b| {
-                    out.blocking_send(b).is_ok()
                 })
             })
             .await;
-            return joined.unwrap_or_else(|e| Err(join_error(e)));
         }
         let Some(s3) = &self.s3 else {
             return Err(ObjectError::new(
@@ -147,42 +139,21 @@ impl ObjectFetcher {
                     ));
                 }
             };
-            let reader = Arc::clone(reader);
-            let ack = ack.cloned();
-            let out = out.clone();
-            let joined = tokio::task::spawn_blocking(move || {
-                let object = Arc::new(object);
-                reader.read(
-                    &object,
-                    &body[..],
-                    content_encoding.as_deref(),
-                    ack.as_ref(),
-                    &mut |b| out.blocking_send(b).is_ok(),
-                )
+            return read_blocking(reader, object, content_encoding, ack, out, move |_| {
+                Ok(io::Cursor::new(body))
             })
             .await;
-            return joined.unwrap_or_else(|e| Err(join_error(e)));
         }
         let mut body = response.body;
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
-        let reader = Arc::clone(reader);
-        let ack = ack.cloned();
-        let out = out.clone();
-        let parse = tokio::task::spawn_blocking(move || {
-            let object = Arc::new(object);
-            let body = ChannelReader {
+        let parse = read_blocking(reader, object, content_encoding, ack, out, move |_| {
+            Ok(ChannelReader {
                 rx,
                 current: Bytes::new(),
                 ended: false,
-            };
-            reader.read(
-                &object,
-                body,
-                content_encoding.as_deref(),
-                ack.as_ref(),
-                &mut |b| out.blocking_send(b).is_ok(),
-            )
+            })
         });
+        // The parse runs on its own thread already; the download feeds it meanwhile.
         loop {
             let chunk = match body.try_next().await {
                 Ok(Some(bytes)) => Chunk::Data(bytes),
@@ -199,7 +170,7 @@ impl ObjectFetcher {
             }
         }
         drop(tx);
-        parse.await.unwrap_or_else(|e| Err(join_error(e)))
+        parse.await
     }
 
     /// Reads an object like [`ObjectFetcher::read_object`] and applies the source's policy to
@@ -233,6 +204,34 @@ impl ObjectFetcher {
             }
         }
     }
+}
+
+/// Starts reading `object` with `reader` on a blocking thread, from the body `open` gives
+/// there (its error names the object), sending its batches to `out`; the future resolves to
+/// the outcome.
+fn read_blocking<R: Read>(
+    reader: &Arc<ObjectReader>,
+    object: ObjectRef,
+    content_encoding: Option<String>,
+    ack: Option<&AckToken>,
+    out: &mpsc::Sender<ObjectBatch>,
+    open: impl FnOnce(&ObjectRef) -> Result<R, ObjectError> + Send + 'static,
+) -> impl Future<Output = Result<ObjectSummary, ObjectError>> + 'static {
+    let reader = Arc::clone(reader);
+    let ack = ack.cloned();
+    let out = out.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let object = Arc::new(object);
+        let body = open(&object)?;
+        reader.read(
+            &object,
+            body,
+            content_encoding.as_deref(),
+            ack.as_ref(),
+            &mut |b| out.blocking_send(b).is_ok(),
+        )
+    });
+    async move { joined.await.unwrap_or_else(|e| Err(join_error(e))) }
 }
 
 /// The file of `key` under `dir`, or `None` when the key cannot be a relative path.

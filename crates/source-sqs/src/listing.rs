@@ -32,6 +32,7 @@ pub struct ListedObject {
 /// S3 may answer a truncated page with no keys at all (a prefix full of delete markers); there
 /// is no new last key to start after, so the next page is asked for with the continuation
 /// token that page returned.
+///
 /// Objects whose LastModified is before `since` or at/after `until` are skipped.
 #[derive(Debug)]
 pub struct Lister {
