@@ -38,7 +38,8 @@
 //!
 //! [`ListingServerBuilder::page_limit`] makes truncated pages shorter than `max-keys`, which
 //! S3's documentation allows ("the response might contain fewer keys but will never contain
-//! more"). [`ListingServer::stats`] counts requests, pages, keys and objects served and keeps
+//! more"), and [`ListingServerBuilder::empty_pages_every`] answers some truncated pages with
+//! no keys at all (S3 can, for a prefix full of delete markers). [`ListingServer::stats`] counts requests, pages, keys and objects served and keeps
 //! the largest `start-after` received: all of it flat, whatever the number of requests.
 
 use std::convert::Infallible;
