@@ -395,16 +395,29 @@ fn pages_shorter_than_max_keys_do_not_end_the_listing() {
         .unwrap();
     let runtime = runtime();
     let clients = runtime.block_on(clients(&server));
-    let mut lister = Lister::new(Some(clients.s3.clone()), BUCKET, PREFIX);
-    let mut listed = 0u64;
-    while let Some(page) = runtime.block_on(lister.next_page()).unwrap() {
-        for object in page {
-            assert_eq!(server.index_of(&object.object.key), Some(listed));
-            listed += 1;
-        }
-    }
-    assert_eq!(listed, 10_000, "{:?}", server.stats());
+    let (keys, _) = list_keys(&runtime, &clients.s3, None);
+    assert_eq!(keys.len(), 10_000, "{:?}", server.stats());
+    assert!(
+        keys.iter()
+            .enumerate()
+            .all(|(i, k)| *k == server.key(i as u64))
+    );
     assert_eq!(server.stats().pages, 11);
+}
+
+/// Every key a whole listing gives (after `start`, a checkpoint's key, if any), in order, and
+/// the lister's last key.
+fn list_keys(
+    runtime: &tokio::runtime::Runtime,
+    s3: &aws_sdk_s3::Client,
+    start: Option<String>,
+) -> (Vec<String>, Option<String>) {
+    let mut lister = Lister::new(Some(s3.clone()), BUCKET, PREFIX).start_after(start);
+    let mut keys = Vec::new();
+    while let Some(page) = runtime.block_on(lister.next_page()).unwrap() {
+        keys.extend(page.into_iter().map(|o| o.object.key));
+    }
+    (keys, lister.last_key().map(str::to_string))
 }
 
 /// S3 can answer a truncated page with no keys at all (a prefix full of delete markers);
@@ -422,15 +435,7 @@ fn empty_truncated_pages_do_not_end_the_listing() {
         .unwrap();
     let runtime = runtime();
     let clients = runtime.block_on(clients(&server));
-    let list_from = |start: Option<String>| {
-        let mut lister = Lister::new(Some(clients.s3.clone()), BUCKET, PREFIX).start_after(start);
-        let mut keys = Vec::new();
-        while let Some(page) = runtime.block_on(lister.next_page()).unwrap() {
-            keys.extend(page.into_iter().map(|o| o.object.key));
-        }
-        (keys, lister.last_key().map(str::to_string))
-    };
-    let (keys, last) = list_from(None);
+    let (keys, last) = list_keys(&runtime, &clients.s3, None);
     let expected: Vec<String> = (0..5_000).map(|i| server.key(i)).collect();
     assert_eq!(keys.len(), 5_000, "{:?}", server.stats());
     assert_eq!(keys, expected);
@@ -448,7 +453,7 @@ fn empty_truncated_pages_do_not_end_the_listing() {
 
     // Resumed from a checkpoint: `start-after` its key.
     server.reset_stats();
-    let (keys, _) = list_from(Some(server.key(1_499)));
+    let (keys, _) = list_keys(&runtime, &clients.s3, Some(server.key(1_499)));
     assert_eq!(keys, expected[1_500..]);
     // Pages 1500.., 2500.., (empty), by token 3500.., after 4499: 4500..
     assert_eq!(server.stats().largest_start_after, Some(server.key(4_499)));
