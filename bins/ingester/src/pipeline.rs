@@ -123,7 +123,7 @@ impl Outputs {
                 .zip(&origins)
                 .map(|(event, o)| EsEvent {
                     timestamp: event.timestamp(),
-                    json: event.into_json(),
+                    json: event.into_text(),
                     origin: origin(o.line, o.offset),
                     ack: ack.clone(),
                 })

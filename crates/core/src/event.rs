@@ -3,12 +3,14 @@
 use serde::Serialize;
 
 use crate::Timestamp;
+use crate::text::Text;
 
 /// One log event: its time and its fields as an encoded JSON object.
 ///
 /// Fields are encoded once, when the event is built from a parsed record, and are then copied
 /// as bytes into whatever the output writes (a bulk request body, an S3 chunk). The encoded
 /// object always includes `"@timestamp"` as its first member when built with [`Event::from_record`].
+/// The text is owned, or a range of a buffer the events of a batch share ([`crate::text`]).
 ///
 /// ```
 /// use logferry_core::{Event, Timestamp};
@@ -28,7 +30,7 @@ use crate::Timestamp;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     timestamp: Timestamp,
-    json: String,
+    json: Text,
 }
 
 /// Why an [`Event`] could not be built.
@@ -66,6 +68,18 @@ impl Event {
         } else {
             trimmed.to_owned()
         };
+        Ok(Event {
+            timestamp,
+            json: json.into(),
+        })
+    }
+
+    /// Builds an event from text that is exactly a JSON object (no surrounding whitespace),
+    /// typically a range of a shared buffer. Only the outer braces are checked.
+    pub fn from_json_text(timestamp: Timestamp, json: Text) -> Result<Event, EventError> {
+        if !(json.starts_with('{') && json.ends_with('}')) {
+            return Err(EventError::NotAnObject);
+        }
         Ok(Event { timestamp, json })
     }
 
@@ -79,8 +93,14 @@ impl Event {
         &self.json
     }
 
-    /// Consumes the event and returns its encoded JSON object.
+    /// Consumes the event and returns its encoded JSON object (copied when it is a range of a
+    /// shared buffer; [`Event::into_text`] does not copy).
     pub fn into_json(self) -> String {
+        self.json.into_string()
+    }
+
+    /// Consumes the event and returns its encoded JSON object as it is stored.
+    pub fn into_text(self) -> Text {
         self.json
     }
 
@@ -91,23 +111,21 @@ impl Event {
         key: &str,
         value: &V,
     ) -> Result<(), EventError> {
-        let closing = self.json.len() - 1;
-        self.json.truncate(closing);
-        let empty = self.json[1..].trim().is_empty();
+        // The member is encoded first: an error leaves the event as it was.
+        let empty = self.json[1..self.json.len() - 1].trim().is_empty();
         let mut tail = Vec::with_capacity(key.len() + 16);
         if !empty {
             tail.push(b',');
         }
         serde_json::to_writer(&mut tail, key)?;
         tail.push(b':');
-        let result = serde_json::to_writer(&mut tail, value);
-        if result.is_ok() {
-            // serde_json writes valid UTF-8.
-            self.json
-                .push_str(std::str::from_utf8(&tail).unwrap_or_default());
-        }
-        self.json.push('}');
-        result.map_err(EventError::from)
+        serde_json::to_writer(&mut tail, value)?;
+        tail.push(b'}');
+        let json = self.json.to_mut();
+        json.truncate(json.len() - 1);
+        // serde_json writes valid UTF-8.
+        json.push_str(std::str::from_utf8(&tail).unwrap_or_default());
+        Ok(())
     }
 }
 
@@ -123,6 +141,22 @@ mod tests {
         assert_eq!(e.json(), r#"{"a":1,"b\"":"x"}"#);
         let v: serde_json::Value = serde_json::from_str(e.json()).unwrap();
         assert_eq!(v["a"], 1);
+    }
+
+    #[test]
+    fn events_in_a_shared_buffer_take_fields_without_touching_their_neighbours() {
+        let mut buffer = crate::text::TextBuffer::new();
+        let a = buffer.push_with(|s| s.push_str("{\"n\":1}"));
+        let b = buffer.push_with(|s| s.push_str("{}"));
+        let shared = buffer.freeze();
+        let mut first = Event::from_json_text(Timestamp::UNIX_EPOCH, shared.slice(a)).unwrap();
+        let second = Event::from_json_text(Timestamp::UNIX_EPOCH, shared.slice(b)).unwrap();
+        first.insert_field("m", &2).unwrap();
+        assert_eq!(first.json(), r#"{"n":1,"m":2}"#);
+        assert_eq!(second.json(), "{}");
+        assert_eq!(second.clone().into_json(), "{}");
+        assert!(second.into_text().is_shared());
+        assert!(Event::from_json_text(Timestamp::UNIX_EPOCH, " {}".into()).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use logferry_core::text::Text;
 use logferry_core::{AckToken, Timestamp};
 
 /// Where an event came from: an S3 object (or a local file) and a position in it.
@@ -38,9 +39,10 @@ impl EventOrigin {
 /// One event for the output: its document, its time, its origin and its acknowledgement.
 #[derive(Clone, Debug)]
 pub struct EsEvent {
-    /// The document: one JSON object on one line (as `logferry-parse`'s `write_json` writes it,
-    /// `@timestamp` first), sent to Elasticsearch as is.
-    pub json: String,
+    /// The document: one JSON object (as `logferry-parse`'s `write_json` writes it,
+    /// `@timestamp` first), sent to Elasticsearch as is (raw line breaks become spaces). Owned,
+    /// or a range of a buffer the events of a batch share (`logferry_core::text`).
+    pub json: Text,
     /// The event's `@timestamp`, which the index template formats.
     pub timestamp: Timestamp,
     /// Where the event came from: the document id is derived from it.
@@ -53,9 +55,9 @@ pub struct EsEvent {
 
 impl EsEvent {
     /// An event without an acknowledgement token.
-    pub fn new(json: String, timestamp: Timestamp, origin: EventOrigin) -> EsEvent {
+    pub fn new(json: impl Into<Text>, timestamp: Timestamp, origin: EventOrigin) -> EsEvent {
         EsEvent {
-            json,
+            json: json.into(),
             timestamp,
             origin,
             ack: None,

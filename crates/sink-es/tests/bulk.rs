@@ -92,7 +92,7 @@ async fn identical_lines_stay_distinct_and_replaced_objects_get_new_ids() {
     let (token, ack) = AckToken::new();
     let mut batch = events_with("k", 0, 10, &token);
     for event in &mut batch {
-        event.json = r#"{"@timestamp":"2024-03-05T10:00:00Z","message":"identical"}"#.to_string();
+        event.json = r#"{"@timestamp":"2024-03-05T10:00:00Z","message":"identical"}"#.into();
     }
     // The same key replaced by a new version: new documents, the old ones stay.
     let mut replaced = events_with("k", 0, 10, &token);
@@ -265,7 +265,7 @@ async fn rejected_items_go_to_the_dead_letter_output_with_the_reason() {
     });
     let (mut batch, ack) = events("alb/d.log.gz", 0, 50);
     // An event whose index name cannot be rendered is dead-lettered too.
-    batch[49].json = r#"{"@timestamp":"2024-03-05T10:00:00Z","n":49}"#.to_string();
+    batch[49].json = r#"{"@timestamp":"2024-03-05T10:00:00Z","n":49}"#.into();
     sink.send(batch).await.unwrap();
     // Dead-lettered events count as handled: the message may be deleted.
     assert_eq!(acked(ack).await, AckStatus::Delivered);

@@ -23,7 +23,7 @@ async fn ndjson_file_output_writes_each_document_once_per_line() {
     };
     let sink = config.build("file", None).unwrap();
     let (mut batch, ack) = events("n", 0, 100);
-    batch[3].json = "{\"multi\":\n\"line\"}".to_string();
+    batch[3].json = "{\"multi\":\n\"line\"}".into();
     let expected: Vec<String> = batch.iter().map(|e| e.json.replace('\n', " ")).collect();
     sink.send(batch).await.unwrap();
     assert_eq!(acked(ack).await, AckStatus::Delivered);
