@@ -3,7 +3,7 @@
 //! - [`Timestamp`]: a UTC instant that formats as RFC 3339, the `@timestamp` of every event.
 //! - [`Event`]: a timestamp plus fields encoded once as a JSON object.
 //! - [`Batch`]: events that travel together with one [`AckToken`].
-//! - [`text`]: event text that the events of a batch share, in buffers reused from a pool.
+//! - [`text`]: event text that the events of a batch share (one buffer per batch).
 //! - [`AckToken`] / [`AckReceiver`] / [`AckStatus`]: end-to-end acknowledgement of a unit of
 //!   work (an SQS message is deleted, a file checkpoint advances, only on `Delivered`).
 //! - [`ConfigDuration`] and [`ByteSize`]: `"60s"` and `"256MiB"` as configuration files write them.

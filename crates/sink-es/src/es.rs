@@ -33,48 +33,6 @@ struct Context {
     level: u32,
     backoff: Backoff,
     retry_max_times: Option<u32>,
-    bodies: BodyPool,
-}
-
-/// Request bodies kept for later requests (at most `max_idle`): a new body of a few MiB is
-/// faulted in page by page each time, which cost more than encoding into it.
-#[derive(Debug)]
-struct BodyPool {
-    idle: std::sync::Mutex<Vec<Vec<u8>>>,
-    max_idle: usize,
-}
-
-impl BodyPool {
-    fn new(max_idle: usize) -> BodyPool {
-        BodyPool {
-            idle: std::sync::Mutex::new(Vec::new()),
-            max_idle,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// An empty body with room for about `guess` bytes.
-    fn take(&self, guess: usize) -> Vec<u8> {
-        let mut body = self.lock().pop().unwrap_or_default();
-        body.reserve(guess);
-        body
-    }
-
-    /// Keeps the body of a finished request, unless someone else still holds it.
-    fn recycle(&self, body: Option<Bytes>) {
-        let Some(Ok(body)) = body.map(Bytes::try_into_mut) else {
-            return;
-        };
-        let mut body = Vec::from(body);
-        body.clear();
-        let mut idle = self.lock();
-        if idle.len() < self.max_idle {
-            idle.push(body);
-        }
-    }
 }
 
 impl EsConfig {
@@ -106,7 +64,6 @@ impl EsConfig {
                 max: self.retry_max_backoff.as_duration(),
             },
             retry_max_times: self.retry_max_times,
-            bodies: BodyPool::new(self.concurrency),
         });
         let batcher = Batcher::new(
             template,
@@ -270,8 +227,7 @@ fn item_reason(status: u16, error: Option<&serde_json::Value>) -> String {
 /// Once a batch is encoded, its documents live only in the request body (gzip: about an
 /// eighth of their size): the events keep their metadata, and the documents are read back
 /// from the body only when some items must be sent again, split or dead-lettered. A whole
-/// request that failed is sent again as the same body. Once done, the body's memory is kept for
-/// a later request.
+/// request that failed is sent again as the same body.
 async fn deliver(
     context: Arc<Context>,
     batch: Batch,
@@ -298,7 +254,7 @@ async fn deliver(
                         Compression::Gzip => batch.bytes / 6,
                         Compression::None => batch.bytes,
                     };
-                    let mut body = context.bodies.take(guess);
+                    let mut body = Vec::with_capacity(guess);
                     encode_batch(
                         &batch,
                         context.op_type,
@@ -306,6 +262,11 @@ async fn deliver(
                         context.level,
                         &mut body,
                     );
+                    // The body is kept until the batch is done: give back a large surplus
+                    // (which copies the body), not a small one.
+                    if body.capacity() - body.len() > body.len() / 8 {
+                        body.shrink_to_fit();
+                    }
                     let bytes = Bytes::from(body);
                     for item in &mut batch.items {
                         item.event.json = Text::default();
@@ -436,7 +397,6 @@ async fn deliver(
                 _ = cancelled(&mut cancel) => {}
             }
         }
-        context.bodies.recycle(encoded);
     }
     drop(permit);
 }
@@ -493,27 +453,6 @@ fn settle_items(context: &Context, items: Vec<Item>, answers: Vec<BulkItem>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bodies_are_reused_only_when_no_one_else_holds_them() {
-        let pool = BodyPool::new(1);
-        let mut body = pool.take(1000);
-        body.extend_from_slice(b"bulk");
-        let (capacity, address) = (body.capacity(), body.as_ptr());
-        let sent = Bytes::from(body);
-        let held = sent.clone();
-        pool.recycle(Some(sent));
-        assert!(pool.lock().is_empty(), "a clone still holds the body");
-        pool.recycle(Some(held));
-        let again = pool.take(10);
-        assert!(again.is_empty());
-        assert_eq!((again.capacity(), again.as_ptr()), (capacity, address));
-        // At most max_idle are kept.
-        pool.recycle(Some(Bytes::from(vec![1u8; 10])));
-        pool.recycle(Some(Bytes::from(vec![2u8; 10])));
-        assert_eq!(pool.lock().len(), 1);
-        pool.recycle(None);
-    }
 
     #[test]
     fn reads_filtered_and_full_answers() {
