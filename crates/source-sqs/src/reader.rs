@@ -543,6 +543,7 @@ impl ObjectReader {
             )
         });
         EventBuilder {
+            after_timestamp: format!(",{insert}"),
             insert,
             origin_head,
         }
@@ -621,6 +622,8 @@ impl PendingEvents {
 struct EventBuilder {
     /// Static and key fields, `"a":1,"b":"x"`.
     insert: String,
+    /// The same after a comma, as inserted after `@timestamp`.
+    after_timestamp: String,
     /// `"log_origin":{"bucket":"..","key":"..","line":`.
     origin_head: Option<String>,
 }
@@ -640,11 +643,7 @@ impl EventBuilder {
             let members = &out[start..];
             match members.strip_prefix(TS).and_then(|r| r.find('"')) {
                 // After the `@timestamp` member.
-                Some(end) => {
-                    let at = start + TS.len() + end + 1;
-                    out.insert(at, ',');
-                    out.insert_str(at + 1, &self.insert);
-                }
+                Some(end) => out.insert_str(start + TS.len() + end + 1, &self.after_timestamp),
                 None => {
                     let at = start + 1;
                     if out[at..] != *"}" {
