@@ -40,7 +40,7 @@ pub struct BackfillReport {
 
 /// A backfill of one bucket and prefix: objects are read by `workers` tasks into
 /// [`ObjectBatch`]es like the SQS source's, each object with its own acknowledgement; a worker
-/// takes the next object as soon as it has read one (up to [`MAX_UNACKED_OBJECTS`] wait for
+/// takes the next object as soon as it has read one (up to 4,096 objects wait for
 /// their acknowledgements). The
 /// checkpoint advances to the last key whose object, and every object before it, was
 /// delivered; a later run resumes after it (objects after it that were done are read again:
