@@ -1,83 +1,175 @@
-//! Event text that the events of a batch share.
+//! Event text that the events of a batch share, in buffers that are reused instead of freed.
 //!
 //! A source that builds many small events (the ingester writes about a hundred JSON documents
 //! per read batch) writes them one after another into one [`TextBuffer`],
 //! [freezes](TextBuffer::freeze) it and hands each event a [`Text`] that is a range of the
-//! frozen buffer; the buffer is freed when the last of its events is dropped (an output has
-//! written it).
+//! frozen buffer. When the last event of the buffer is dropped (an output has written it), the
+//! buffer goes back to its [`TextPool`] and a later batch writes into the same memory.
 //!
-//! This replaces one allocation per event, made on the reading thread and freed on the
-//! output's, with one per batch. With small allocations freed on another thread, mimalloc
-//! returned the memory to the system and faulted it in again page by page for the next events,
-//! which cost more than the parsing it carried; batch-sized blocks are reused instead.
+//! One allocation per event, made on the reading thread and freed on the output's, had the
+//! allocator return the memory to the system and fault it in again page by page for the next
+//! events, which cost more than the parsing it carried. Batch-sized blocks freed to the
+//! allocator avoid the faults but stay resident in pages that are never entirely free, so the
+//! resident set grows; blocks kept in a pool are neither faulted in again nor scattered. A pool
+//! keeps at most `max_idle` buffers of at most `max_capacity` bytes each (the most the pipeline
+//! holds at once is what it keeps); larger or surplus buffers are freed.
 //!
 //! ```
-//! use logferry_core::text::TextBuffer;
+//! use logferry_core::text::TextPool;
 //!
-//! let mut buffer = TextBuffer::new();
+//! let pool = TextPool::new(4, 1 << 20);
+//! let mut buffer = pool.buffer();
 //! let first = buffer.push_with(|s| s.push_str("{\"n\":1}"));
 //! let second = buffer.push_with(|s| s.push_str("{\"n\":2}"));
 //! let shared = buffer.freeze();
 //! let (a, b) = (shared.slice(first), shared.slice(second));
 //! drop(shared);
 //! assert_eq!((a.as_str(), b.as_str()), ("{\"n\":1}", "{\"n\":2}"));
-//! assert!(a.is_shared());
+//! assert_eq!(pool.idle(), 0);
+//! drop((a, b));
+//! assert_eq!(pool.idle(), 1); // the buffer waits for the next batch
 //! ```
 
 use std::fmt;
 use std::ops::{Deref, Range};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Keeps buffers of event text for reuse. Cloning gives another handle to the same pool.
+#[derive(Clone)]
+pub struct TextPool {
+    shared: Arc<PoolShared>,
+}
+
+struct PoolShared {
+    idle: Mutex<Vec<String>>,
+    max_idle: usize,
+    max_capacity: usize,
+}
+
+impl TextPool {
+    /// A pool that keeps up to `max_idle` unused buffers of up to `max_capacity` bytes.
+    pub fn new(max_idle: usize, max_capacity: usize) -> TextPool {
+        TextPool {
+            shared: Arc::new(PoolShared {
+                idle: Mutex::new(Vec::with_capacity(max_idle)),
+                max_idle,
+                max_capacity,
+            }),
+        }
+    }
+
+    /// An empty buffer: an idle one (with its capacity) if there is one, else a new one.
+    pub fn buffer(&self) -> TextBuffer {
+        let reused = self.shared.lock().pop();
+        TextBuffer {
+            chunk: Chunk {
+                text: reused.unwrap_or_default(),
+                pool: Some(Arc::clone(&self.shared)),
+            },
+        }
+    }
+
+    /// How many buffers wait to be reused.
+    pub fn idle(&self) -> usize {
+        self.shared.lock().len()
+    }
+}
+
+impl PoolShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        // A panic while holding the lock leaves a valid Vec behind.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn give_back(&self, mut text: String) {
+        if text.capacity() == 0 || text.capacity() > self.max_capacity {
+            return;
+        }
+        text.clear();
+        let mut idle = self.lock();
+        if idle.len() < self.max_idle {
+            idle.push(text);
+        }
+    }
+}
+
+impl fmt::Debug for TextPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TextPool")
+            .field("idle", &self.idle())
+            .field("max_idle", &self.shared.max_idle)
+            .field("max_capacity", &self.shared.max_capacity)
+            .finish()
+    }
+}
+
+/// The storage of a buffer; returns its string to the pool when dropped.
+struct Chunk {
+    text: String,
+    pool: Option<Arc<PoolShared>>,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.give_back(std::mem::take(&mut self.text));
+        }
+    }
+}
 
 /// A buffer being filled with the text of several events.
 pub struct TextBuffer {
-    text: String,
+    chunk: Chunk,
 }
 
 impl TextBuffer {
-    /// An empty buffer (no allocation until text is written or room reserved).
+    /// A buffer that belongs to no pool (it is freed when its last [`Text`] is dropped).
     pub fn new() -> TextBuffer {
         TextBuffer {
-            text: String::new(),
+            chunk: Chunk {
+                text: String::new(),
+                pool: None,
+            },
         }
     }
 
     /// Appends one piece of text written by `write` and returns its range, for
     /// [`SharedText::slice`] once the buffer is frozen.
     pub fn push_with(&mut self, write: impl FnOnce(&mut String)) -> Range<usize> {
-        let start = self.text.len();
-        write(&mut self.text);
-        start..self.text.len()
+        let start = self.chunk.text.len();
+        write(&mut self.chunk.text);
+        start..self.chunk.text.len()
     }
 
     /// The text written so far.
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.chunk.text
     }
 
     /// Bytes the buffer holds without growing.
     pub fn capacity(&self) -> usize {
-        self.text.capacity()
+        self.chunk.text.capacity()
     }
 
     /// Makes room for at least `additional` more bytes.
     pub fn reserve(&mut self, additional: usize) {
-        self.text.reserve(additional);
+        self.chunk.text.reserve(additional);
     }
 
     /// Bytes written so far.
     pub fn len(&self) -> usize {
-        self.text.len()
+        self.chunk.text.len()
     }
 
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
+        self.chunk.text.is_empty()
     }
 
     /// Ends writing: the text can now be shared.
     pub fn freeze(self) -> SharedText {
         SharedText {
-            text: Arc::new(self.text),
+            chunk: Arc::new(self.chunk),
         }
     }
 }
@@ -92,7 +184,7 @@ impl fmt::Debug for TextBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TextBuffer")
             .field("len", &self.len())
-            .field("capacity", &self.text.capacity())
+            .field("capacity", &self.chunk.text.capacity())
             .finish()
     }
 }
@@ -100,8 +192,7 @@ impl fmt::Debug for TextBuffer {
 /// A frozen [`TextBuffer`] that hands out [`Text`]s.
 #[derive(Clone)]
 pub struct SharedText {
-    // Arc<String>, not Arc<str>: freezing does not copy the text.
-    text: Arc<String>,
+    chunk: Arc<Chunk>,
 }
 
 impl SharedText {
@@ -112,11 +203,11 @@ impl SharedText {
     /// When `range` is out of bounds or not on character boundaries.
     pub fn slice(&self, range: Range<usize>) -> Text {
         assert!(
-            self.text.get(range.clone()).is_some(),
+            self.chunk.text.get(range.clone()).is_some(),
             "range {range:?} is not text of this buffer"
         );
         Text(Repr::Shared {
-            text: Arc::clone(&self.text),
+            chunk: Arc::clone(&self.chunk),
             start: range.start,
             end: range.end,
         })
@@ -124,14 +215,14 @@ impl SharedText {
 
     /// The whole text.
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.chunk.text
     }
 }
 
 impl fmt::Debug for SharedText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedText")
-            .field("len", &self.text.len())
+            .field("len", &self.chunk.text.len())
             .finish()
     }
 }
@@ -144,7 +235,7 @@ pub struct Text(Repr);
 enum Repr {
     Owned(String),
     Shared {
-        text: Arc<String>,
+        chunk: Arc<Chunk>,
         start: usize,
         end: usize,
     },
@@ -161,11 +252,12 @@ impl Text {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Owned(s) => s,
-            Repr::Shared { text, start, end } => &text[*start..*end],
+            Repr::Shared { chunk, start, end } => &chunk.text[*start..*end],
         }
     }
 
-    /// The text as a `String` it owns, copied out of its shared buffer if it was in one.
+    /// The text as a `String` it owns, copied out of its shared buffer if it was in one
+    /// (which lets that buffer be reused sooner).
     pub fn to_mut(&mut self) -> &mut String {
         if let Repr::Shared { .. } = self.0 {
             self.0 = Repr::Owned(self.as_str().to_owned());
@@ -259,20 +351,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn making_a_text_owned_copies_it_out_of_the_buffer() {
-        let mut buffer = TextBuffer::new();
-        let r = buffer.push_with(|s| s.push_str("abc"));
-        let s = buffer.push_with(|s| s.push_str("xyz"));
+    fn buffers_return_to_the_pool_when_their_last_text_is_dropped() {
+        let pool = TextPool::new(2, 1024);
+        let mut buffer = pool.buffer();
+        let r = buffer.push_with(|s| s.push_str("hello"));
         let shared = buffer.freeze();
-        let (mut text, other) = (shared.slice(r), shared.slice(s));
+        let text = shared.slice(r);
+        let copy = text.clone();
+        drop(shared);
+        drop(text);
+        assert_eq!(pool.idle(), 0, "a text still holds the buffer");
+        assert_eq!(copy, "hello");
+        drop(copy);
+        assert_eq!(pool.idle(), 1);
+        // The reused buffer is empty and keeps its capacity.
+        let again = pool.buffer();
+        assert!(again.is_empty());
+        assert!(again.chunk.text.capacity() >= 5);
+        assert_eq!(pool.idle(), 0);
+    }
+
+    #[test]
+    fn the_pool_keeps_at_most_max_idle_buffers_of_at_most_max_capacity() {
+        let pool = TextPool::new(2, 64);
+        let buffers: Vec<TextBuffer> = (0..3)
+            .map(|_| {
+                let mut b = pool.buffer();
+                b.push_with(|s| s.push('x'));
+                b
+            })
+            .collect();
+        drop(buffers);
+        assert_eq!(pool.idle(), 2);
+        let mut big = pool.buffer();
+        assert_eq!(pool.idle(), 1);
+        big.push_with(|s| s.push_str(&"y".repeat(100)));
+        drop(big);
+        assert_eq!(pool.idle(), 1, "a buffer grown over max_capacity is freed");
+        // `a` is the idle buffer again; `b` is new and never written: no capacity to keep.
+        let (a, b) = (pool.buffer(), pool.buffer());
+        assert_eq!(pool.idle(), 0);
+        drop((a, b));
+        assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    fn making_a_text_owned_copies_it_out_of_the_buffer() {
+        let pool = TextPool::new(1, 1024);
+        let mut buffer = pool.buffer();
+        let r = buffer.push_with(|s| s.push_str("abc"));
+        let mut text = buffer.freeze().slice(r);
         assert!(text.is_shared());
         text.to_mut().push('d');
         assert!(!text.is_shared());
-        assert_eq!(text, "abcd");
-        assert_eq!(other, "xyz");
-        assert_eq!(shared.as_str(), "abcxyz");
-        assert_eq!(other.clone().into_string(), "xyz");
-        assert_eq!(Text::from("q"), "q");
+        assert_eq!(pool.idle(), 1);
+        assert_eq!(text.into_string(), "abcd");
     }
 
     #[test]
