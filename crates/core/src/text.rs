@@ -167,9 +167,25 @@ impl TextBuffer {
     }
 
     /// Ends writing: the text can now be shared.
-    pub fn freeze(self) -> SharedText {
+    ///
+    /// Text that fills less than a quarter of the buffer is copied into an exactly sized
+    /// string and the buffer goes back to its pool at once: the few events of a small object
+    /// must not hold a large buffer (which may be resident in full from an earlier batch) for
+    /// as long as they wait in an output.
+    pub fn freeze(mut self) -> SharedText {
+        let chunk = if self.chunk.text.len() < self.chunk.text.capacity() / 4 {
+            Chunk {
+                text: self.chunk.text.as_str().to_owned(),
+                pool: None,
+            }
+        } else {
+            Chunk {
+                text: std::mem::take(&mut self.chunk.text),
+                pool: self.chunk.pool.take(),
+            }
+        };
         SharedText {
-            chunk: Arc::new(self.chunk),
+            chunk: Arc::new(chunk),
         }
     }
 }
@@ -392,6 +408,27 @@ mod tests {
         let (a, b) = (pool.buffer(), pool.buffer());
         assert_eq!(pool.idle(), 0);
         drop((a, b));
+        assert_eq!(pool.idle(), 1);
+    }
+
+    #[test]
+    fn a_buffer_filled_to_less_than_a_quarter_is_copied_and_returned_at_freeze() {
+        let pool = TextPool::new(2, 1 << 20);
+        let mut buffer = pool.buffer();
+        buffer.reserve(1000);
+        let r = buffer.push_with(|s| s.push_str("small"));
+        let shared = buffer.freeze();
+        assert_eq!(pool.idle(), 1, "the large buffer went back at once");
+        assert_eq!(shared.chunk.text.capacity(), 5);
+        assert_eq!(shared.slice(r), "small");
+        drop(shared);
+        assert_eq!(pool.idle(), 1, "the copy belongs to no pool");
+        // A buffer filled to a quarter or more is shared as it is.
+        let mut buffer = pool.buffer();
+        let r = buffer.push_with(|s| s.push_str(&"x".repeat(400)));
+        let text = buffer.freeze().slice(r);
+        assert_eq!(pool.idle(), 0);
+        drop(text);
         assert_eq!(pool.idle(), 1);
     }
 
