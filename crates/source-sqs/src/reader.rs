@@ -129,11 +129,11 @@ pub struct ObjectBatch {
 
 impl ObjectBatch {
     fn new(object: &Arc<ObjectRef>, ack: Option<&AckToken>, capacity: usize) -> ObjectBatch {
-        let mut events = Batch::new(ack.cloned());
-        events.events.reserve(capacity);
+        // The events arrive all at once when the batch is emitted (`PendingEvents::take_into`),
+        // which sizes their Vec; the origins come one by one.
         ObjectBatch {
             object: Arc::clone(object),
-            events,
+            events: Batch::new(ack.cloned()),
             origins: Vec::with_capacity(capacity),
             failures: Vec::new(),
             failures_ack: None,
