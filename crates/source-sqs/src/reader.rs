@@ -358,11 +358,7 @@ impl ObjectReader {
         let mut batch = ObjectBatch::new(object, ack, self.batch_size.min(1024));
         // The events of `batch` are written into `text` one after another; they become
         // `Event`s sharing it when the batch is emitted.
-        let mut pending = PendingEvents::new(
-            &self.text_pool,
-            self.batch_size.min(1024),
-            TEXT_BUFFER_BYTES,
-        );
+        let mut pending = PendingEvents::new(&self.text_pool, self.batch_size.min(1024));
         let mut flush = |batch: &mut ObjectBatch, pending: &mut PendingEvents, force: bool| {
             let full = pending.events.len() >= self.batch_size
                 || batch.failures.len() >= self.batch_size
@@ -596,25 +592,22 @@ struct PendingEvents<'p> {
     pool: &'p TextPool,
     text: TextBuffer,
     events: Vec<(Timestamp, std::ops::Range<usize>)>,
-    /// Room a buffer gets at once: a batch's text, plus a line, without growing.
-    bytes: usize,
 }
 
 impl<'p> PendingEvents<'p> {
-    fn new(pool: &'p TextPool, capacity: usize, bytes: usize) -> PendingEvents<'p> {
+    fn new(pool: &'p TextPool, capacity: usize) -> PendingEvents<'p> {
         PendingEvents {
             pool,
             // Taken from the pool at the first event.
             text: TextBuffer::new(),
             events: Vec::with_capacity(capacity),
-            bytes,
         }
     }
 
     fn push(&mut self, timestamp: Timestamp, write: impl FnOnce(&mut String)) {
         if self.text.capacity() == 0 {
             self.text = self.pool.buffer();
-            self.text.reserve(self.bytes);
+            self.text.reserve(TEXT_BUFFER_BYTES);
         }
         let range = self.text.push_with(write);
         self.events.push((timestamp, range));
