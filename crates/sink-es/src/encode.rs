@@ -81,12 +81,20 @@ pub(crate) struct Batcher {
     pub(crate) opened: Option<Instant>,
     scratch: Vec<u8>,
     name: String,
+    /// `name`, JSON-quoted.
     quoted: String,
+    /// [`IndexTemplate::constant_within`]: events in one such period share their index name.
+    period: Option<i64>,
+    /// The period `quoted` was rendered for (`None`: rendered from fields, or not yet).
+    rendered_for: Option<i64>,
+    /// Where `quoted` is in the current batch's indices, once looked up.
+    quoted_at: Option<u32>,
 }
 
 impl Batcher {
     pub(crate) fn new(template: IndexTemplate, id_mode: IdMode, limits: Limits) -> Batcher {
         Batcher {
+            period: template.constant_within(),
             template,
             id_mode,
             limits,
@@ -95,6 +103,8 @@ impl Batcher {
             scratch: Vec::new(),
             name: String::new(),
             quoted: String::new(),
+            rendered_for: None,
+            quoted_at: None,
         }
     }
 
@@ -105,29 +115,47 @@ impl Batcher {
         event: EsEvent,
         ready: &mut Vec<Batch>,
     ) -> Result<(), Box<(EsEvent, RenderError)>> {
-        if let Err(err) = self
-            .template
-            .render(event.timestamp, &event.json, &mut self.name)
-        {
-            return Err(Box::new((event, err)));
+        // Consecutive events of one day (or hour...) of a time-only template share the name
+        // rendered for the first of them.
+        let period = self
+            .period
+            .map(|p| event.timestamp.unix_seconds().div_euclid(p));
+        if period.is_none() || period != self.rendered_for {
+            if let Err(err) = self
+                .template
+                .render(event.timestamp, &event.json, &mut self.name)
+            {
+                return Err(Box::new((event, err)));
+            }
+            self.quoted.clear();
+            logferry_core::json::write_str(&mut self.quoted, &self.name);
+            self.rendered_for = period;
+            self.quoted_at = None;
         }
-        self.quoted.clear();
-        logferry_core::json::write_str(&mut self.quoted, &self.name);
         let size = estimate(&event, &self.quoted);
         if !self.current.is_empty() && self.current.bytes + size > self.limits.max_bytes {
             ready.push(self.take());
         }
-        let index = match self.current.indices.iter().rposition(|q| *q == self.quoted) {
+        let index = match self.quoted_at {
             Some(i) => i,
             None => {
-                self.current.indices.push(self.quoted.clone());
-                self.current.indices.len() - 1
+                let i = match self.current.indices.iter().rposition(|q| *q == self.quoted) {
+                    Some(i) => i,
+                    None => {
+                        self.current.indices.push(self.quoted.clone());
+                        self.current.indices.len() - 1
+                    }
+                };
+                // Index positions are u32 (a batch holds far fewer names).
+                let i = i as u32;
+                self.quoted_at = Some(i);
+                i
             }
         };
         let id = DocumentId::for_event_with(self.id_mode, &event, &mut self.scratch);
         self.current.items.push(Item {
             event,
-            index: index as u32,
+            index,
             id,
             attempts: 0,
         });
@@ -146,6 +174,7 @@ impl Batcher {
     /// Takes the current batch (possibly empty).
     pub(crate) fn take(&mut self) -> Batch {
         self.opened = None;
+        self.quoted_at = None;
         std::mem::take(&mut self.current)
     }
 
@@ -301,6 +330,53 @@ mod tests {
         b.push(event(0, "{}"), &mut ready).unwrap();
         b.push(event(1, &big), &mut ready).unwrap();
         assert_eq!(ready.iter().map(Batch::len).collect::<Vec<_>>(), [1, 1]);
+    }
+
+    #[test]
+    fn time_only_templates_reuse_the_name_rendered_for_the_period() {
+        let times = [
+            "2024-05-06T07:08:09Z",
+            "2024-05-06T07:59:59.999Z",
+            "2024-05-06T08:00:00Z",
+            "2024-05-06T07:30:00Z",
+            "2024-05-08T08:00:01Z",
+            "2024-05-08T08:10:00Z",
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:00:00Z",
+        ];
+        for template in ["t-%Y.%m.%d-%H", "t-%Y.%m.%d", "t-%j", "t"] {
+            let parsed = IndexTemplate::parse(template).unwrap();
+            // Batches of 3 events: the cached position must not outlive its batch.
+            let mut b = batcher(3, 1 << 20, template, IdMode::None);
+            let mut ready = Vec::new();
+            for (i, t) in times.iter().enumerate() {
+                let mut e = event(i as u64, "{}");
+                e.timestamp = Timestamp::parse_rfc3339(t).unwrap();
+                b.push(e, &mut ready).unwrap();
+            }
+            ready.push(b.take());
+            let mut seen = 0;
+            for batch in &ready {
+                for item in &batch.items {
+                    let mut name = String::new();
+                    parsed
+                        .render(item.event.timestamp, "{}", &mut name)
+                        .unwrap();
+                    let quoted = serde_json::to_string(&name).unwrap();
+                    assert_eq!(
+                        batch.indices[item.index as usize], quoted,
+                        "{template} at {}",
+                        item.event.timestamp
+                    );
+                    seen += 1;
+                }
+                let mut names = batch.indices.clone();
+                names.sort();
+                names.dedup();
+                assert_eq!(names.len(), batch.indices.len(), "{template}: {names:?}");
+            }
+            assert_eq!(seen, times.len());
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -189,12 +190,25 @@ async fn dispatch(
 }
 
 /// The fields of a bulk answer the sink reads (it asks for no others with `filter_path`).
+/// The items are read only when `errors` is true: otherwise every item succeeded.
 #[derive(Debug, Deserialize)]
-struct BulkAnswer {
+struct BulkAnswer<'a> {
     #[serde(default)]
     errors: bool,
-    #[serde(default)]
-    items: Vec<BulkItem>,
+    #[serde(default, borrow)]
+    items: Option<&'a RawValue>,
+}
+
+/// Reads a bulk answer: `None` when every item succeeded, else the items.
+fn read_answer(body: &[u8]) -> serde_json::Result<Option<Vec<BulkItem>>> {
+    let answer: BulkAnswer = serde_json::from_slice(body)?;
+    if !answer.errors {
+        return Ok(None);
+    }
+    match answer.items {
+        Some(raw) => serde_json::from_str(raw.get()).map(Some),
+        None => Ok(Some(Vec::new())),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,17 +308,17 @@ async fn deliver(
             let mut items = std::mem::take(&mut batch.items);
             let retry = match result {
                 Ok(answer) if (200..300).contains(&answer.status) => {
-                    match serde_json::from_slice::<BulkAnswer>(&answer.body) {
-                        Ok(parsed) if !parsed.errors => {
+                    match read_answer(&answer.body) {
+                        Ok(None) => {
                             outcomes.delivered(items.into_iter().map(|i| i.event));
                             break;
                         }
-                        Ok(parsed) if parsed.items.len() == items.len() => {
+                        Ok(Some(answered)) if answered.len() == items.len() => {
                             restore(&mut items, &mut encoded);
-                            settle_items(&context, items, parsed.items)
+                            settle_items(&context, items, answered)
                         }
-                        Ok(parsed) => {
-                            tracing::warn!(output = %outcomes.name, host = %answer.host, sent = items.len(), answered = parsed.items.len(), "Bulk answer has the wrong number of items; retrying the request.");
+                        Ok(Some(answered)) => {
+                            tracing::warn!(output = %outcomes.name, host = %answer.host, sent = items.len(), answered = answered.len(), "Bulk answer has the wrong number of items; retrying the request.");
                             Counters::add(&counters.failed_requests, 1);
                             items
                         }
@@ -456,18 +470,29 @@ mod tests {
 
     #[test]
     fn reads_filtered_and_full_answers() {
-        let answer: BulkAnswer = serde_json::from_str(r#"{"errors":false}"#).unwrap();
-        assert!(!answer.errors && answer.items.is_empty());
-        let answer: BulkAnswer = serde_json::from_str(
-            r#"{"took":3,"errors":true,"items":[{"create":{"_index":"a","_id":"1","status":201}},
+        assert!(read_answer(br#"{"errors":false}"#).unwrap().is_none());
+        // Items of an answer without errors are not read (a full answer, unfiltered).
+        assert!(
+            read_answer(br#"{"took":1,"errors":false,"items":[{"create":{"status":201}}]}"#)
+                .unwrap()
+                .is_none()
+        );
+        assert!(read_answer(br#"{"errors":false,"items":[{"create":"#).is_err());
+        assert_eq!(
+            read_answer(br#"{"errors":true}"#).unwrap().unwrap().len(),
+            0
+        );
+        let items = read_answer(
+            br#"{"took":3,"errors":true,"items":[{"create":{"_index":"a","_id":"1","status":201}},
             {"index":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad field"}}},
             {"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}}]}"#,
         )
+        .unwrap()
         .unwrap();
-        let statuses: Vec<u16> = answer.items.iter().map(|i| i.create.status).collect();
+        let statuses: Vec<u16> = items.iter().map(|i| i.create.status).collect();
         assert_eq!(statuses, [201, 400, 429]);
         assert_eq!(
-            item_reason(400, answer.items[1].create.error.as_ref()),
+            item_reason(400, items[1].create.error.as_ref()),
             "mapper_parsing_exception: bad field (HTTP 400)"
         );
         assert_eq!(item_reason(404, None), "HTTP 404");

@@ -145,6 +145,40 @@ impl IndexTemplate {
         self.parts.iter().any(|p| matches!(p, Part::Field(_)))
     }
 
+    /// For a template that reads only the timestamp: the length in seconds of the periods
+    /// (counted from the Unix epoch, UTC) within which every timestamp renders the same name;
+    /// `None` when the template reads fields. One day for `%d`, `%m`, `%Y`, `%j`.
+    ///
+    /// ```
+    /// use logferry_sink_es::IndexTemplate;
+    ///
+    /// assert_eq!(IndexTemplate::parse("alb-%Y.%m.%d").unwrap().constant_within(), Some(86_400));
+    /// assert_eq!(IndexTemplate::parse("alb-%Y.%m.%d-%H").unwrap().constant_within(), Some(3_600));
+    /// assert_eq!(IndexTemplate::parse("alb").unwrap().constant_within(), Some(i64::MAX));
+    /// assert_eq!(IndexTemplate::parse("alb-%{[env]}").unwrap().constant_within(), None);
+    /// ```
+    pub fn constant_within(&self) -> Option<i64> {
+        let mut period = i64::MAX;
+        for part in &self.parts {
+            let p = match part {
+                Part::Literal(_) => continue,
+                Part::Field(_) => return None,
+                Part::Time(TimeField::Second) => 1,
+                Part::Time(TimeField::Minute) => 60,
+                Part::Time(TimeField::Hour) => 3_600,
+                Part::Time(
+                    TimeField::Day
+                    | TimeField::DayOfYear
+                    | TimeField::Month
+                    | TimeField::Year
+                    | TimeField::Year2,
+                ) => 86_400,
+            };
+            period = period.min(p);
+        }
+        Some(period)
+    }
+
     /// Writes the index name of an event into `out` (cleared first).
     pub fn render(&self, ts: Timestamp, json: &str, out: &mut String) -> Result<(), RenderError> {
         out.clear();
