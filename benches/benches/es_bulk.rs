@@ -5,8 +5,10 @@
 //! the mean document length, printed before the group.
 //!
 //! `send/null-endpoint` additionally runs the whole output (batching task, request tasks,
-//! HTTP client) against a loopback HTTP server that answers `{"errors":false}` without
-//! reading the documents, so it measures the sink's own cost per event.
+//! HTTP client) against a loopback HTTP server that answers every request as a cluster answers
+//! a full default batch through the output's `filter_path` (`{"errors":false,"items":[...]}`,
+//! 2,000 items of `{"create":{"status":201}}`) without reading the documents, so it measures
+//! the sink's own cost per event.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -119,8 +121,18 @@ fn bench_encode(c: &mut Criterion) {
     group.finish();
 }
 
-/// A loopback HTTP/1.1 server that reads each request and answers `{"errors":false}`.
+/// Items in each answer of [`null_endpoint`]: `batch_max_events`' default.
+const ANSWER_ITEMS: usize = 2_000;
+
+/// A loopback HTTP/1.1 server that reads each request and answers `{"errors":false}` with
+/// [`ANSWER_ITEMS`] successful items.
 async fn null_endpoint() -> String {
+    let items = vec![r#"{"create":{"status":201}}"#; ANSWER_ITEMS].join(",");
+    let body = format!(r#"{{"errors":false,"items":[{items}]}}"#);
+    let answer: Arc<str> = Arc::from(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
@@ -130,6 +142,7 @@ async fn null_endpoint() -> String {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            let answer = Arc::clone(&answer);
             tokio::spawn(async move {
                 let mut stream = BufReader::new(stream);
                 loop {
@@ -152,7 +165,6 @@ async fn null_endpoint() -> String {
                     if stream.read_exact(&mut body).await.is_err() {
                         return;
                     }
-                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 16\r\n\r\n{\"errors\":false}";
                     if stream.get_mut().write_all(answer.as_bytes()).await.is_err() {
                         return;
                     }
