@@ -1,14 +1,17 @@
 //! Batching events and encoding them into bulk request bodies.
 //!
-//! Each event is rendered (index name, document id) once when it joins a batch; the batch keeps
-//! the events themselves, so a retry of some items re-encodes just those from the originals.
-//! Encoding writes the action line and the document straight into the body buffer (through
-//! gzip when enabled): each document is copied once per attempt.
+//! Each event is rendered (index name, document id) and written into its batch's body (through
+//! gzip when enabled) when it joins the batch; its document text is then let go, so a batch
+//! being filled holds a compressed body, not its documents. The items keep the events'
+//! metadata; documents are read back from the body only when some items must be sent again,
+//! split or dead-lettered, and re-encoded into a new body.
 
 use std::io::Write;
 use std::time::Instant;
 
+use bytes::Bytes;
 use flate2::write::GzEncoder;
+use logferry_core::text::Text;
 
 use crate::config::{Compression, OpType};
 use crate::event::EsEvent;
@@ -32,6 +35,9 @@ pub(crate) struct Batch {
     pub(crate) items: Vec<Item>,
     pub(crate) indices: Vec<String>,
     pub(crate) bytes: usize,
+    /// The encoded body of exactly `items`, whose documents then live only here (their
+    /// `event.json` is empty); `None` when the items hold their documents.
+    pub(crate) body: Option<Bytes>,
 }
 
 impl Batch {
@@ -53,6 +59,7 @@ impl Batch {
             items,
             indices: self.indices.clone(),
             bytes,
+            body: None,
         }
     }
 }
@@ -70,13 +77,24 @@ pub(crate) struct Limits {
     pub(crate) max_bytes: usize,
 }
 
+/// How bodies are encoded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Encoding {
+    pub(crate) op: OpType,
+    pub(crate) compression: Compression,
+    pub(crate) level: u32,
+}
+
 /// Groups events into batches by count and size.
 #[derive(Debug)]
 pub(crate) struct Batcher {
     template: IndexTemplate,
     id_mode: IdMode,
     limits: Limits,
+    encoding: Encoding,
     current: Batch,
+    /// The body of `current`, from its first event.
+    body: Option<BodyWriter>,
     /// When the first event of the current batch arrived.
     pub(crate) opened: Option<Instant>,
     scratch: Vec<u8>,
@@ -92,13 +110,20 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(template: IndexTemplate, id_mode: IdMode, limits: Limits) -> Batcher {
+    pub(crate) fn new(
+        template: IndexTemplate,
+        id_mode: IdMode,
+        limits: Limits,
+        encoding: Encoding,
+    ) -> Batcher {
         Batcher {
             period: template.constant_within(),
             template,
             id_mode,
             limits,
+            encoding,
             current: Batch::default(),
+            body: None,
             opened: None,
             scratch: Vec::new(),
             name: String::new(),
@@ -153,12 +178,19 @@ impl Batcher {
             }
         };
         let id = DocumentId::for_event_with(self.id_mode, &event, &mut self.scratch);
-        self.current.items.push(Item {
+        let mut item = Item {
             event,
             index,
             id,
             attempts: 0,
-        });
+        };
+        let (encoding, limits) = (self.encoding, self.limits);
+        self.body
+            .get_or_insert_with(|| BodyWriter::new(encoding, limits.max_bytes))
+            .write_item(&self.quoted, &item);
+        // The document lives on in the body (a shared buffer's range is let go here).
+        item.event.json = Text::default();
+        self.current.items.push(item);
         self.current.bytes += size;
         if self.opened.is_none() {
             self.opened = Some(Instant::now());
@@ -171,11 +203,13 @@ impl Batcher {
         Ok(())
     }
 
-    /// Takes the current batch (possibly empty).
+    /// Takes the current batch (possibly empty), with its body.
     pub(crate) fn take(&mut self) -> Batch {
         self.opened = None;
         self.quoted_at = None;
-        std::mem::take(&mut self.current)
+        let mut batch = std::mem::take(&mut self.current);
+        batch.body = self.body.take().map(|body| Bytes::from(body.finish()));
+        batch
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -199,67 +233,113 @@ pub(crate) fn write_document(out: &mut impl Write, json: &str) -> std::io::Resul
     out.write_all(&bytes[start..])
 }
 
-fn write_items<'a>(
+/// Writes one item: its action line and its document line.
+fn write_item(
     out: &mut impl Write,
     op: OpType,
-    indices: &[String],
-    items: impl Iterator<Item = &'a Item>,
+    quoted_index: &str,
+    item: &Item,
 ) -> std::io::Result<()> {
-    let head = match op {
-        OpType::Create => &b"{\"create\":{\"_index\":"[..],
+    out.write_all(match op {
+        OpType::Create => b"{\"create\":{\"_index\":",
         OpType::Index => b"{\"index\":{\"_index\":",
-    };
-    for item in items {
-        out.write_all(head)?;
-        out.write_all(indices[item.index as usize].as_bytes())?;
-        match &item.id {
-            Some(id) => {
-                out.write_all(b",\"_id\":\"")?;
-                out.write_all(id.as_str().as_bytes())?;
-                out.write_all(b"\"}}\n")?;
-            }
-            None => out.write_all(b"}}\n")?,
+    })?;
+    out.write_all(quoted_index.as_bytes())?;
+    match &item.id {
+        Some(id) => {
+            out.write_all(b",\"_id\":\"")?;
+            out.write_all(id.as_str().as_bytes())?;
+            out.write_all(b"\"}}\n")?;
         }
-        write_document(out, &item.event.json)?;
-        out.write_all(b"\n")?;
+        None => out.write_all(b"}}\n")?,
     }
-    Ok(())
+    write_document(out, &item.event.json)?;
+    out.write_all(b"\n")
 }
 
 /// Bytes handed to the gzip encoder at a time.
 const GZIP_CHUNK: usize = 32 * 1024;
 
-/// Encodes a batch into `out` (cleared first): NDJSON action and document lines, gzip when
-/// `compression` says so.
-pub(crate) fn encode_batch(
-    batch: &Batch,
+/// A bulk body being written item by item: NDJSON action and document lines, gzip when the
+/// encoding says so.
+pub(crate) struct BodyWriter {
     op: OpType,
-    compression: Compression,
-    level: u32,
-    out: &mut Vec<u8>,
-) {
-    out.clear();
-    let result = match compression {
-        Compression::None => write_items(out, op, &batch.indices, batch.items.iter()),
-        Compression::Gzip => {
-            let mut gz = GzEncoder::new(std::mem::take(out), flate2::Compression::new(level));
-            // Each item is seven small writes; the compressor takes them in GZIP_CHUNK pieces
-            // (one deflate call per few dozen documents instead of seven per document).
-            let mut chunks = std::io::BufWriter::with_capacity(GZIP_CHUNK, &mut gz);
-            let written = write_items(&mut chunks, op, &batch.indices, batch.items.iter())
-                .and_then(|()| chunks.flush());
-            drop(chunks);
-            match gz.finish() {
-                Ok(body) => {
-                    *out = body;
-                    written
-                }
-                Err(err) => Err(err),
-            }
+    out: BodyOut,
+}
+
+enum BodyOut {
+    Plain(Vec<u8>),
+    // Each item is seven small writes; the compressor takes them in GZIP_CHUNK pieces (one
+    // deflate call per few dozen documents instead of seven per document).
+    Gzip(Box<std::io::BufWriter<GzEncoder<Vec<u8>>>>),
+}
+
+impl std::fmt::Debug for BodyWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyWriter")
+            .field("op", &self.op)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BodyWriter {
+    /// A writer for up to about `max_bytes` of items before compression.
+    pub(crate) fn new(encoding: Encoding, max_bytes: usize) -> BodyWriter {
+        let out = match encoding.compression {
+            Compression::None => BodyOut::Plain(Vec::with_capacity(max_bytes.min(1 << 20))),
+            // Gzip bodies of log documents are about a tenth of the documents.
+            Compression::Gzip => BodyOut::Gzip(Box::new(std::io::BufWriter::with_capacity(
+                GZIP_CHUNK,
+                GzEncoder::new(
+                    Vec::with_capacity((max_bytes / 8).min(1 << 20)),
+                    flate2::Compression::new(encoding.level),
+                ),
+            ))),
+        };
+        BodyWriter {
+            op: encoding.op,
+            out,
         }
-    };
-    // Writing into memory cannot fail.
-    debug_assert!(result.is_ok());
+    }
+
+    pub(crate) fn write_item(&mut self, quoted_index: &str, item: &Item) {
+        let written = match &mut self.out {
+            BodyOut::Plain(out) => write_item(out, self.op, quoted_index, item),
+            BodyOut::Gzip(out) => write_item(out, self.op, quoted_index, item),
+        };
+        // Writing into memory cannot fail.
+        debug_assert!(written.is_ok());
+    }
+
+    /// The body; a large unused surplus of its buffer is given back (it is kept until the
+    /// batch is delivered).
+    pub(crate) fn finish(self) -> Vec<u8> {
+        let mut body = match self.out {
+            BodyOut::Plain(out) => out,
+            BodyOut::Gzip(out) => {
+                let finished = (*out)
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(GzEncoder::finish);
+                // Writing into memory cannot fail.
+                debug_assert!(finished.is_ok());
+                finished.unwrap_or_default()
+            }
+        };
+        if body.capacity() - body.len() > body.len() / 8 {
+            body.shrink_to_fit();
+        }
+        body
+    }
+}
+
+/// Encodes the items of `batch` (which hold their documents) into a new body.
+pub(crate) fn encode_batch(batch: &Batch, encoding: Encoding) -> Vec<u8> {
+    let mut body = BodyWriter::new(encoding, batch.bytes);
+    for item in &batch.items {
+        body.write_item(&batch.indices[item.index as usize], item);
+    }
+    body.finish()
 }
 
 #[cfg(test)]
@@ -279,7 +359,31 @@ mod tests {
         )
     }
 
+    fn encoding(op: OpType, compression: Compression) -> Encoding {
+        Encoding {
+            op,
+            compression,
+            level: 1,
+        }
+    }
+
     fn batcher(max_events: usize, max_bytes: usize, template: &str, id: IdMode) -> Batcher {
+        batcher_with(
+            max_events,
+            max_bytes,
+            template,
+            id,
+            encoding(OpType::Create, Compression::None),
+        )
+    }
+
+    fn batcher_with(
+        max_events: usize,
+        max_bytes: usize,
+        template: &str,
+        id: IdMode,
+        encoding: Encoding,
+    ) -> Batcher {
         Batcher::new(
             IndexTemplate::parse(template).unwrap(),
             id,
@@ -287,7 +391,13 @@ mod tests {
                 max_events,
                 max_bytes,
             },
+            encoding,
         )
+    }
+
+    /// The body a batch was given, as text (plain encoding).
+    fn body_text(batch: &Batch) -> String {
+        String::from_utf8(batch.body.as_ref().expect("a body").to_vec()).unwrap()
     }
 
     #[test]
@@ -314,8 +424,7 @@ mod tests {
         assert!(ready.len() >= 4);
         for batch in &ready {
             assert!(batch.bytes <= 1024, "{}", batch.bytes);
-            let mut body = Vec::new();
-            encode_batch(batch, OpType::Create, Compression::None, 1, &mut body);
+            let body = body_text(batch);
             assert!(
                 body.len() <= batch.bytes,
                 "estimate {} < body {}",
@@ -381,7 +490,13 @@ mod tests {
 
     #[test]
     fn encodes_actions_and_documents() {
-        let mut b = batcher(10, 1 << 20, "logs-%{[app]}-%Y.%m.%d", IdMode::None);
+        let mut b = batcher_with(
+            10,
+            1 << 20,
+            "logs-%{[app]}-%Y.%m.%d",
+            IdMode::None,
+            encoding(OpType::Index, Compression::None),
+        );
         let mut ready = Vec::new();
         b.push(event(0, "{\"app\":\"a\",\"n\":1}"), &mut ready)
             .unwrap();
@@ -390,6 +505,8 @@ mod tests {
         b.push(event(2, "{\"app\":\"a\",\"n\":3}"), &mut ready)
             .unwrap();
         let (bad, reason) = *b.push(event(3, "{\"n\":4}"), &mut ready).unwrap_err();
+        // An event that cannot be routed comes back whole.
+        assert_eq!(bad.json.as_ref(), "{\"n\":4}");
         assert_eq!(bad.origin.line, 4);
         assert_eq!(reason.to_string(), "index template field `app` is missing");
         let batch = b.take();
@@ -397,28 +514,52 @@ mod tests {
             batch.indices,
             ["\"logs-a-2024.05.06\"", "\"logs-b-2024.05.06\""]
         );
-        let mut body = Vec::new();
-        encode_batch(&batch, OpType::Index, Compression::None, 1, &mut body);
-        assert_eq!(
-            String::from_utf8(body).unwrap(),
-            "{\"index\":{\"_index\":\"logs-a-2024.05.06\"}}\n{\"app\":\"a\",\"n\":1}\n\
+        let expected = "{\"index\":{\"_index\":\"logs-a-2024.05.06\"}}\n{\"app\":\"a\",\"n\":1}\n\
              {\"index\":{\"_index\":\"logs-b-2024.05.06\"}}\n{\"app\":\"b\", \"n\":2}\n\
-             {\"index\":{\"_index\":\"logs-a-2024.05.06\"}}\n{\"app\":\"a\",\"n\":3}\n"
-        );
+             {\"index\":{\"_index\":\"logs-a-2024.05.06\"}}\n{\"app\":\"a\",\"n\":3}\n";
+        assert_eq!(body_text(&batch), expected);
+        // The documents now live only in the body; read back, they encode to it again.
+        assert!(batch.items.iter().all(|i| i.event.json.is_empty()));
+        let mut items = batch.items;
+        let docs = [
+            "{\"app\":\"a\",\"n\":1}",
+            "{\"app\":\"b\", \"n\":2}",
+            "{\"app\":\"a\",\"n\":3}",
+        ];
+        for (item, doc) in items.iter_mut().zip(docs) {
+            item.event.json = doc.into();
+        }
+        let again = Batch {
+            items,
+            indices: batch.indices,
+            bytes: 0,
+            body: None,
+        };
+        let body = encode_batch(&again, encoding(OpType::Index, Compression::None));
+        assert_eq!(String::from_utf8(body).unwrap(), expected);
     }
 
     #[test]
     fn gzip_bodies_decode_to_the_plain_body() {
-        let mut b = batcher(100, 1 << 20, "i", IdMode::Position);
-        let mut ready = Vec::new();
-        for i in 0..50 {
-            b.push(event(i, "{\"msg\":\"same line\"}"), &mut ready)
-                .unwrap();
-        }
-        let batch = b.take();
-        let (mut plain, mut gz) = (Vec::new(), Vec::new());
-        encode_batch(&batch, OpType::Create, Compression::None, 1, &mut plain);
-        encode_batch(&batch, OpType::Create, Compression::Gzip, 1, &mut gz);
+        let take = |compression| {
+            let mut b = batcher_with(
+                100,
+                1 << 20,
+                "i",
+                IdMode::Position,
+                encoding(OpType::Create, compression),
+            );
+            let mut ready = Vec::new();
+            for i in 0..50 {
+                b.push(event(i, "{\"msg\":\"same line\"}"), &mut ready)
+                    .unwrap();
+            }
+            assert!(ready.is_empty());
+            b.take()
+        };
+        let batch = take(Compression::None);
+        let plain = batch.body.clone().unwrap().to_vec();
+        let gz = take(Compression::Gzip).body.unwrap();
         assert!(gz.len() < plain.len() / 3);
         let mut decoded = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])

@@ -15,9 +15,9 @@ use logferry_core::ErrorChain;
 use logferry_core::text::Text;
 
 use crate::EsError;
-use crate::config::{Compression, EsConfig, OpType};
+use crate::config::{Compression, EsConfig};
 use crate::dead_letter::DeadLetterWriter;
-use crate::encode::{Batch, Batcher, Item, Limits, encode_batch};
+use crate::encode::{Batch, Batcher, Encoding, Item, Limits, encode_batch};
 use crate::event::EsEvent;
 use crate::retry::{Backoff, ItemAction, classify_item, is_retryable_status};
 use crate::sink::{Counters, Outcomes, Sink, cancelled};
@@ -29,9 +29,7 @@ use crate::transport::Transport;
 struct Context {
     transport: Transport,
     outcomes: Outcomes,
-    op_type: OpType,
-    compression: Compression,
-    level: u32,
+    encoding: Encoding,
     backoff: Backoff,
     retry_max_times: Option<u32>,
 }
@@ -50,6 +48,11 @@ impl EsConfig {
         let transport = Transport::build(self).await?;
         let counters = Arc::new(Counters::default());
         let max_bytes = self.batch_max_bytes.bytes() as usize;
+        let encoding = Encoding {
+            op: self.op_type,
+            compression: self.compression,
+            level: self.compression_level,
+        };
         let context = Arc::new(Context {
             transport,
             outcomes: Outcomes {
@@ -57,9 +60,7 @@ impl EsConfig {
                 dead_letter,
                 counters: Arc::clone(&counters),
             },
-            op_type: self.op_type,
-            compression: self.compression,
-            level: self.compression_level,
+            encoding,
             backoff: Backoff {
                 initial: self.retry_initial_backoff.as_duration(),
                 max: self.retry_max_backoff.as_duration(),
@@ -73,6 +74,7 @@ impl EsConfig {
                 max_events: self.batch_max_events,
                 max_bytes,
             },
+            encoding,
         );
         // One batch of events waits here while the driver fills a request and `concurrency`
         // are in flight: more would only hold memory (the sender waits: backpressure).
@@ -254,7 +256,7 @@ async fn deliver(
     while let Some(mut batch) = queue.pop_front() {
         let mut round = 0u32;
         // The body of `batch.items` as they are now, when it was encoded.
-        let mut encoded: Option<Bytes> = None;
+        let mut encoded: Option<Bytes> = batch.body.take();
         loop {
             if *cancel.borrow() {
                 outcomes.errored(batch.items.into_iter().map(|i| i.event));
@@ -263,25 +265,7 @@ async fn deliver(
             let bytes = match &encoded {
                 Some(bytes) => bytes.clone(),
                 None => {
-                    // Gzip bodies are about an eighth of the documents.
-                    let guess = match context.compression {
-                        Compression::Gzip => batch.bytes / 6,
-                        Compression::None => batch.bytes,
-                    };
-                    let mut body = Vec::with_capacity(guess);
-                    encode_batch(
-                        &batch,
-                        context.op_type,
-                        context.compression,
-                        context.level,
-                        &mut body,
-                    );
-                    // The body is kept until the batch is done: give back a large surplus
-                    // (which copies the body), not a small one.
-                    if body.capacity() - body.len() > body.len() / 8 {
-                        body.shrink_to_fit();
-                    }
-                    let bytes = Bytes::from(body);
+                    let bytes = Bytes::from(encode_batch(&batch, context.encoding));
                     for item in &mut batch.items {
                         item.event.json = Text::default();
                     }
@@ -302,7 +286,7 @@ async fn deliver(
             // dead-letter output) reads them back first.
             let restore = |items: &mut [Item], encoded: &mut Option<Bytes>| {
                 if let Some(body) = encoded.take() {
-                    restore_documents(&body, context.compression, items);
+                    restore_documents(&body, context.encoding.compression, items);
                 }
             };
             let mut items = std::mem::take(&mut batch.items);
@@ -337,6 +321,7 @@ async fn deliver(
                         items,
                         indices: batch.indices.clone(),
                         bytes: 0,
+                        body: None,
                     };
                     let second = first.with_items(second);
                     let first = second.with_items(first.items);
@@ -394,7 +379,7 @@ async fn deliver(
             {
                 // Only some of the encoded items are given up (items of one request share
                 // their attempts, so this does not happen today): the rest are encoded anew.
-                restore_documents(&body, context.compression, &mut retry);
+                restore_documents(&body, context.encoding.compression, &mut retry);
             }
             let (again, exhausted): (Vec<Item>, Vec<Item>) =
                 retry.into_iter().partition(|item| !over(item));
@@ -445,7 +430,7 @@ fn settle_items(context: &Context, items: Vec<Item>, answers: Vec<BulkItem>) -> 
     let (mut delivered, mut conflicts) = (0u64, 0u64);
     for (item, answer) in items.into_iter().zip(answers) {
         let result = answer.create;
-        match classify_item(result.status, context.op_type) {
+        match classify_item(result.status, context.encoding.op) {
             ItemAction::Delivered => delivered += 1,
             ItemAction::Conflict => {
                 delivered += 1;

@@ -78,13 +78,12 @@ pub use retry::{ItemAction, classify_item, is_retryable_status};
 pub use sink::{Sink, SinkClosed, SinkStats};
 pub use template::{IndexTemplate, RenderError};
 
-/// Encoding of bulk bodies, exposed for benchmarks: batches `events` as the output would and
-/// encodes each batch into `out`, calling `each(body)` per bulk body. Returns the number of
-/// events encoded.
+/// Encoding of bulk bodies, exposed for benchmarks: batches `events` as the output would
+/// (each event is written into its batch's body as it joins it), calling `each(body)` per bulk
+/// body. Returns the number of events encoded.
 pub fn encode_bulk_bodies(
     config: &EsConfig,
     events: Vec<EsEvent>,
-    out: &mut Vec<u8>,
     mut each: impl FnMut(&[u8]),
 ) -> Result<usize, EsError> {
     let template = IndexTemplate::parse(&config.index)?;
@@ -95,28 +94,28 @@ pub fn encode_bulk_bodies(
             max_events: config.batch_max_events,
             max_bytes: config.batch_max_bytes.bytes() as usize,
         },
+        encode::Encoding {
+            op: config.op_type,
+            compression: config.compression,
+            level: config.compression_level,
+        },
     );
     let mut ready = Vec::new();
     let mut count = 0;
-    let mut flush = |ready: &mut Vec<encode::Batch>, out: &mut Vec<u8>, count: &mut usize| {
+    let mut flush = |ready: &mut Vec<encode::Batch>, count: &mut usize| {
         for batch in ready.drain(..) {
-            encode::encode_batch(
-                &batch,
-                config.op_type,
-                config.compression,
-                config.compression_level,
-                out,
-            );
-            *count += batch.len();
-            each(out);
+            if let Some(body) = &batch.body {
+                *count += batch.len();
+                each(body);
+            }
         }
     };
     for event in events {
         // Events whose index cannot be rendered are skipped, as the output dead-letters them.
         let _ = batcher.push(event, &mut ready);
-        flush(&mut ready, out, &mut count);
+        flush(&mut ready, &mut count);
     }
     ready.push(batcher.take());
-    flush(&mut ready, out, &mut count);
+    flush(&mut ready, &mut count);
     Ok(count)
 }
