@@ -83,27 +83,48 @@ fn zero_bytes(word: u64) -> u64 {
 /// control character below 0x20), counted from 0 at `bytes[0]`; `bytes.len()` if none. Eight
 /// bytes at a time.
 #[inline]
-fn next_escape(bytes: &[u8], mut from: usize) -> usize {
+fn next_escape(bytes: &[u8], start: usize) -> usize {
+    let mut from = start;
     while let Some(chunk) = bytes.get(from..from + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        // Bytes below 0x20: subtracting 0x20 borrows into the high bit only for them (bytes
-        // with the high bit set are excluded by `!word`).
-        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-        let quote = zero_bytes(word ^ (ONES * u64::from(b'"')));
-        let backslash = zero_bytes(word ^ (ONES * u64::from(b'\\')));
-        let hits = control | quote | backslash;
+        let hits = escapes(chunk);
         if hits != 0 {
             // Little-endian: the lowest set bit is the first byte in memory.
             return from + (hits.trailing_zeros() / 8) as usize;
         }
         from += 8;
     }
+    if from == bytes.len() {
+        return from;
+    }
+    // Fewer than 8 bytes are left. When at least 8 were searched, the last 8 are checked as
+    // one word: those before `from` were found clean above, so the lowest hit is in the tail.
+    if let Some(last) = bytes.len().checked_sub(8).filter(|&last| last >= start) {
+        let hits = escapes(&bytes[last..]);
+        return if hits == 0 {
+            bytes.len()
+        } else {
+            last + (hits.trailing_zeros() / 8) as usize
+        };
+    }
     while from < bytes.len() && !matches!(bytes[from], b'"' | b'\\' | 0x00..=0x1f) {
         from += 1;
     }
     from
+}
+
+/// The high bit of each byte of `chunk` (8 bytes) that JSON strings must escape, plus possibly
+/// of bytes after the first such byte: the lowest flagged byte is always a true one.
+#[inline]
+fn escapes(chunk: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    let word = u64::from_le_bytes(word);
+    // Bytes below 0x20: subtracting 0x20 borrows into the high bit only for them (bytes with
+    // the high bit set are excluded by `!word`).
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let quote = zero_bytes(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_bytes(word ^ (ONES * u64::from(b'\\')));
+    control | quote | backslash
 }
 
 fn write_str_contents(out: &mut String, s: &str) {
@@ -707,7 +728,42 @@ mod tests {
         }
     }
 
+    /// The first byte at or after `start` that must be escaped, one byte at a time.
+    fn naive_next_escape(bytes: &[u8], start: usize) -> usize {
+        (start..bytes.len())
+            .find(|&i| matches!(bytes[i], b'"' | b'\\' | 0x00..=0x1f))
+            .unwrap_or(bytes.len())
+    }
+
+    #[test]
+    fn searches_from_any_start_ignoring_what_comes_before() {
+        // Escapes right before the start must not be found again (the tail of a short search
+        // reads the last 8 bytes only when all of them lie at or after the start).
+        for len in 0..24 {
+            for start in 0..=len {
+                for special_at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[special_at] = b'"';
+                    assert_eq!(
+                        next_escape(&bytes, start),
+                        naive_next_escape(&bytes, start),
+                        "len {len} start {start} at {special_at}"
+                    );
+                }
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn next_escape_matches_a_byte_scan(
+            bytes in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'\n'), 0x20u8..0x7f, any::<u8>()], 0..40),
+            start in 0usize..41,
+        ) {
+            let start = start.min(bytes.len());
+            prop_assert_eq!(next_escape(&bytes, start), naive_next_escape(&bytes, start));
+        }
+
         #[test]
         fn strings_escape_as_serde_json(s in "\\PC*|[\\x00-\\x7f]{0,40}") {
             let mut out = String::new();
