@@ -286,7 +286,8 @@ impl BodyWriter {
     /// A writer for up to about `max_bytes` of items before compression.
     pub(crate) fn new(encoding: Encoding, max_bytes: usize) -> BodyWriter {
         let out = match encoding.compression {
-            Compression::None => BodyOut::Plain(Vec::with_capacity(max_bytes.min(1 << 20))),
+            // Sized once: growing a body of megabytes copies it and faults in fresh pages.
+            Compression::None => BodyOut::Plain(Vec::with_capacity(max_bytes)),
             // Gzip bodies of log documents are about a tenth of the documents.
             Compression::Gzip => BodyOut::Gzip(Box::new(std::io::BufWriter::with_capacity(
                 GZIP_CHUNK,
